@@ -1,0 +1,72 @@
+// Bindings of the firstorder op: cpu takes NumPy arrays; cuda takes device pointers (CuPy/DLPack) or NumPy.
+#include "bindings/bind.h"
+#include "common/firstorder_math.h"
+
+namespace rlnfast {
+namespace bind {
+
+void bind_firstorder(py::module_& cpu_m, py::module_* cuda_m) {
+  cpu_m.def(
+      "firstorder",
+      [](py::array_t<double, py::array::c_style | py::array::forcecast> values,
+         py::array_t<i64, py::array::c_style | py::array::forcecast> offsets, int bin_mode, double bin_width,
+         int bin_count, bool edges_f32, double voxel_array_shift, double voxel_volume) {
+        FirstOrderArgs a;
+        a.values = values.data();
+        a.offsets = offsets.data();
+        a.n_regions = offsets.size() - 1;
+        a.bin_mode = bin_mode;
+        a.bin_width = bin_width;
+        a.bin_count = bin_count;
+        a.edges_f32 = edges_f32;
+        a.voxel_array_shift = voxel_array_shift;
+        a.voxel_volume = voxel_volume;
+        a.stream = nullptr;
+        check(validate(a), "firstorder");
+        if (a.n_regions > 0 && (offsets.data()[0] != 0 || offsets.data()[a.n_regions] != values.size()))
+          throw py::value_error("firstorder: offsets must start at 0 and end at len(values)");
+        py::array_t<double> out({a.n_regions < 0 ? (i64)0 : a.n_regions, (i64)fo::NFeatures});
+        a.out = out.mutable_data();
+        {
+          py::gil_scoped_release nogil;
+          cpu::firstorder(a);
+        }
+        return out;
+      },
+      py::arg("values"), py::arg("offsets"), py::arg("bin_mode"), py::arg("bin_width"), py::arg("bin_count"),
+      py::arg("edges_f32"), py::arg("voxel_array_shift"), py::arg("voxel_volume"),
+      "First-order features [n_regions, 19] of a ragged batch (columns in rlnfast.ops.firstorder.FEATURES order)");
+  cpu_m.attr("FIRSTORDER_NFEATURES") = (int)fo::NFeatures;
+
+#ifdef RLNFAST_WITH_CUDA
+  cuda_m->def(
+      "firstorder",
+      [](uintptr_t values, uintptr_t offsets, i64 n_regions, int bin_mode, double bin_width, int bin_count,
+         bool edges_f32, double voxel_array_shift, double voxel_volume, uintptr_t out, uintptr_t stream) {
+        FirstOrderArgs a;
+        a.values = reinterpret_cast<const double*>(values);
+        a.offsets = reinterpret_cast<const i64*>(offsets);
+        a.n_regions = n_regions;
+        a.bin_mode = bin_mode;
+        a.bin_width = bin_width;
+        a.bin_count = bin_count;
+        a.edges_f32 = edges_f32;
+        a.voxel_array_shift = voxel_array_shift;
+        a.voxel_volume = voxel_volume;
+        a.out = reinterpret_cast<double*>(out);
+        a.stream = reinterpret_cast<void*>(stream);
+        check(validate(a), "firstorder");
+        py::gil_scoped_release nogil;
+        cuda::firstorder(a);
+      },
+      py::arg("values"), py::arg("offsets"), py::arg("n_regions"), py::arg("bin_mode"), py::arg("bin_width"),
+      py::arg("bin_count"), py::arg("edges_f32"), py::arg("voxel_array_shift"), py::arg("voxel_volume"),
+      py::arg("out"), py::arg("stream") = 0,
+      "Device-pointer version: values (float64), offsets (int64), out (float64 [n_regions,19]) live on the GPU");
+#else
+  (void)cuda_m;
+#endif
+}
+
+}  // namespace bind
+}  // namespace rlnfast

@@ -1,0 +1,77 @@
+// The contract of every op: one args struct, one validate(), one signature for rlnfast::cpu and
+// rlnfast::cuda. Changing a struct stops both backends from compiling until both follow.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "hd.h"
+
+namespace rlnfast {
+
+// Element types the region ops accept for images and label maps (template dispatch happens in bindings).
+enum class DType : int32_t { u8, i8, u16, i16, u32, i32, i64, f32, f64 };
+
+// A C-contiguous 3-D volume (z, y, x) of any DType.
+struct VolumeView {
+  const void* data;
+  DType dtype;
+  i64 nz, ny, nx;
+  i64 size() const { return nz * ny * nx; }
+};
+
+// ---- regions: one pass over a label map ----------------------------------------------------------
+// Counts voxels and bounding boxes of every label 1..max_label; labels <= 0 are background.
+struct RegionStatsArgs {
+  VolumeView labels;        // integer dtype
+  i64 max_label;
+  i64* counts;              // [max_label + 1]
+  i64* bbox;                // [max_label + 1, 6]: z0, y0, x0, z1, y1, x1 (inclusive); empty: z0 > z1
+};
+std::string validate(const RegionStatsArgs& a);
+
+// Gathers the image values of the selected labels into one ragged batch (C order inside each region, as
+// image[mask] in NumPy). region_of[label] is the region index or -1; offsets has n_regions + 1 entries.
+struct GatherArgs {
+  VolumeView image;
+  VolumeView labels;
+  const int32_t* region_of;   // [max_label + 1]
+  i64 max_label;
+  const i64* offsets;         // [n_regions + 1]
+  i64 n_regions;
+  double* values;             // [offsets[n_regions]]
+  i64* first_nonfinite;       // [n_regions]: flat index of the first NaN/inf voxel, or -1
+};
+std::string validate(const GatherArgs& a);
+
+// ---- firstorder: pyradiomics first-order features of every region in a ragged batch ---------------
+struct FirstOrderArgs {
+  const double* values;     // ragged values; host or device pointer depending on the backend
+  const i64* offsets;       // [n_regions + 1]
+  i64 n_regions;
+  int32_t bin_mode;         // fo::BinWidth or fo::BinCount
+  double bin_width;
+  int32_t bin_count;
+  int32_t edges_f32;        // binCount edges in float32 (pyradiomics on a float32 image)
+  double voxel_array_shift;
+  double voxel_volume;      // mm^3, for TotalEnergy
+  double* out;              // [n_regions, fo::NFeatures]
+  void* stream;             // cudaStream_t for the CUDA backend, ignored on the CPU
+};
+std::string validate(const FirstOrderArgs& a);
+
+namespace cpu {
+void region_stats(const RegionStatsArgs& a);
+void gather(const GatherArgs& a);
+void firstorder(const FirstOrderArgs& a);
+int num_threads();
+}  // namespace cpu
+
+#ifdef RLNFAST_WITH_CUDA
+namespace cuda {
+// Pointers in the args are device pointers; the call is asynchronous on a.stream.
+void firstorder(const FirstOrderArgs& a);
+std::string device_summary();   // "" when no usable device
+}  // namespace cuda
+#endif
+
+}  // namespace rlnfast

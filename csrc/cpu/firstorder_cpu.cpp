@@ -1,0 +1,81 @@
+// pyradiomics first-order features for every region of a ragged batch, OpenMP over regions.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "common/firstorder_math.h"
+#include "common/ops.h"
+
+namespace rlnfast {
+namespace cpu {
+
+static void one_region(const double* in, i64 n, const FirstOrderArgs& a, std::vector<double>& v, double* out) {
+  using namespace fo;
+  if (n == 0) {
+    for (int k = 0; k < NFeatures; ++k) out[k] = RLNFAST_NAN;
+    return;
+  }
+  v.assign(in, in + n);
+  std::sort(v.begin(), v.end());
+  KSum sum;
+  for (i64 i = 0; i < n; ++i) sum.add(v[i]);
+  const double mean = sum.value() / (double)n;
+  KSum en, m2, m3, m4, mad;
+  for (i64 i = 0; i < n; ++i) {
+    double xs = v[i] + a.voxel_array_shift;
+    en.add(xs * xs);
+    double d = v[i] - mean, d2 = d * d;
+    m2.add(d2);
+    m3.add(d2 * d);
+    m4.add(d2 * d2);
+    mad.add(std::fabs(d));
+  }
+  Sums s;
+  s.energy = en.value();
+  s.m2 = m2.value();
+  s.m3 = m3.value();
+  s.m4 = m4.value();
+  s.mad = mad.value();
+  // Robust MAD: the voxels with p10 <= x <= p90 are one contiguous run of the sorted values.
+  const double p10 = percentile_sorted(v.data(), n, 10.0), p90 = percentile_sorted(v.data(), n, 90.0);
+  i64 lo = lower_bound(v.data(), n, p10), hi = upper_bound(v.data(), n, p90);
+  s.n_r = hi - lo;
+  KSum rs;
+  for (i64 i = lo; i < hi; ++i) rs.add(v[i]);
+  const double mean_r = s.n_r > 0 ? rs.value() / (double)s.n_r : 0.0;
+  KSum rm;
+  for (i64 i = lo; i < hi; ++i) rm.add(std::fabs(v[i] - mean_r));
+  s.rmad = rm.value();
+  // Histogram: sorted values give non-decreasing bin indices, so bins are runs.
+  const Edges e = make_edges(v[0], v[n - 1], a.bin_mode, a.bin_width, a.bin_count, a.edges_f32);
+  KSum ent, uni;
+  i64 run_start = 0, run_bin = digitize(e, v[0]);
+  for (i64 i = 1; i <= n; ++i) {
+    i64 b = i < n ? digitize(e, v[i]) : -1;
+    if (b != run_bin) {
+      ent.add(entropy_term(i - run_start, n));
+      uni.add(uniformity_term(i - run_start, n));
+      run_start = i;
+      run_bin = b;
+    }
+  }
+  s.entropy = ent.value();
+  s.uniformity = uni.value();
+  finalize(v.data(), n, mean, s, a.voxel_volume, out);
+}
+
+void firstorder(const FirstOrderArgs& a) {
+  // Large regions first would balance better; dynamic scheduling with small chunks is close enough.
+#pragma omp parallel
+  {
+    std::vector<double> scratch;
+#pragma omp for schedule(dynamic, 4)
+    for (i64 r = 0; r < a.n_regions; ++r) {
+      const i64 b = a.offsets[r], e = a.offsets[r + 1];
+      one_region(a.values + b, e - b, a, scratch, a.out + r * fo::NFeatures);
+    }
+  }
+}
+
+}  // namespace cpu
+}  // namespace rlnfast

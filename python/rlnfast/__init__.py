@@ -1,0 +1,40 @@
+"""rlnfast: fast, pyradiomics-exact CT radiomics of lymph nodes.
+
+Elasticity (E) and differential elasticity (DEM) maps, pyradiomics-exact first-order features and
+multi-scale fractal dimensions for thousands of regions in one pass, on CUDA, CuPy, C++ CPU and NumPy
+backends. Importing rlnfast never touches a GPU.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from ._backends import BackendUnavailable, resolve as resolve_backend  # noqa: F401
+
+
+def build_info() -> dict:
+    """What was compiled into ``rlnfast._core`` and, per backend, whether it is usable and why.
+
+    Probes the GPU backends on first call (lazily, never at import).
+    """
+    from . import _backends
+
+    try:
+        info = dict(_backends.core().build_info())
+    except BackendUnavailable as exc:
+        info = {"cpu": False, "cuda": False, "error": str(exc)}
+    info["version"] = __version__
+    info["backends"] = _backends.status()
+    return info
+
+
+def __getattr__(name):
+    # Lazy imports keep `import rlnfast` cheap (no pandas/SimpleITK until used).
+    if name == "extract":
+        from .extract import extract
+
+        return extract
+    if name in ("stats", "report", "io", "regions", "ops", "cohort", "segmentation", "params", "synthetic"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'rlnfast' has no attribute {name!r}")

@@ -1,0 +1,62 @@
+"""The ``rlnfast`` command line: a thin layer over the Python API.
+
+Each subcommand lives in ``rlnfast/commands/<name>.py`` and defines ``HELP``, ``add_arguments(parser)`` and
+``run(args) -> int``; modules are imported only to build the parser (they import heavy libraries lazily).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+
+# subcommand -> module under rlnfast.commands, in the order `rlnfast --help` lists them
+COMMANDS = {
+    "demo": "demo",
+    "extract": "extract",
+    "maps": "maps",
+    "analyze": "analyze",
+    "segment": "segment",
+    "nnunet-dataset": "nnunet_dataset",
+    "seg-eval": "seg_eval",
+    "info": "info",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="rlnfast",
+        description="Fast CT radiomics of lymph nodes: elasticity maps, pyradiomics-exact first-order and "
+        "fractal features, cohort runs, statistics and reports.",
+    )
+    parser.add_argument("--version", action="version", version=f"rlnfast {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in COMMANDS.items():
+        if importlib.util.find_spec(f"rlnfast.commands.{module}") is None:
+            continue
+        mod = importlib.import_module(f"rlnfast.commands.{module}")
+        p = sub.add_parser(name, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP))
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"rlnfast {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # pragma: no cover
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per ``rlnfast`` subcommand (see rlnfast.cli)."""
