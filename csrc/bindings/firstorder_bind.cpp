@@ -5,33 +5,43 @@
 namespace rlnfast {
 namespace bind {
 
+using F64 = py::array_t<double, py::array::c_style | py::array::forcecast>;
+using I64 = py::array_t<i64, py::array::c_style | py::array::forcecast>;
+
+// Host arrays -> validated args with a fresh output array (shared by the cpu and the cuda host entry points).
+template <class Run>
+static py::array_t<double> host_call(const F64& values, const I64& offsets, int bin_mode, double bin_width,
+                                     int bin_count, bool edges_f32, double shift, double voxel_volume, Run run) {
+  FirstOrderArgs a;
+  a.values = values.data();
+  a.offsets = offsets.data();
+  a.n_regions = offsets.size() - 1;
+  a.bin_mode = bin_mode;
+  a.bin_width = bin_width;
+  a.bin_count = bin_count;
+  a.edges_f32 = edges_f32;
+  a.voxel_array_shift = shift;
+  a.voxel_volume = voxel_volume;
+  a.stream = nullptr;
+  check(validate(a), "firstorder");
+  if (a.n_regions > 0 && (offsets.data()[0] != 0 || offsets.data()[a.n_regions] != values.size()))
+    throw py::value_error("firstorder: offsets must start at 0 and end at len(values)");
+  py::array_t<double> out({a.n_regions < 0 ? (i64)0 : a.n_regions, (i64)fo::NFeatures});
+  a.out = out.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    run(a);
+  }
+  return out;
+}
+
 void bind_firstorder(py::module_& cpu_m, py::module_* cuda_m) {
   cpu_m.def(
       "firstorder",
-      [](py::array_t<double, py::array::c_style | py::array::forcecast> values,
-         py::array_t<i64, py::array::c_style | py::array::forcecast> offsets, int bin_mode, double bin_width,
-         int bin_count, bool edges_f32, double voxel_array_shift, double voxel_volume) {
-        FirstOrderArgs a;
-        a.values = values.data();
-        a.offsets = offsets.data();
-        a.n_regions = offsets.size() - 1;
-        a.bin_mode = bin_mode;
-        a.bin_width = bin_width;
-        a.bin_count = bin_count;
-        a.edges_f32 = edges_f32;
-        a.voxel_array_shift = voxel_array_shift;
-        a.voxel_volume = voxel_volume;
-        a.stream = nullptr;
-        check(validate(a), "firstorder");
-        if (a.n_regions > 0 && (offsets.data()[0] != 0 || offsets.data()[a.n_regions] != values.size()))
-          throw py::value_error("firstorder: offsets must start at 0 and end at len(values)");
-        py::array_t<double> out({a.n_regions < 0 ? (i64)0 : a.n_regions, (i64)fo::NFeatures});
-        a.out = out.mutable_data();
-        {
-          py::gil_scoped_release nogil;
-          cpu::firstorder(a);
-        }
-        return out;
+      [](F64 values, I64 offsets, int bin_mode, double bin_width, int bin_count, bool edges_f32,
+         double voxel_array_shift, double voxel_volume) {
+        return host_call(values, offsets, bin_mode, bin_width, bin_count, edges_f32, voxel_array_shift,
+                         voxel_volume, [](const FirstOrderArgs& a) { cpu::firstorder(a); });
       },
       py::arg("values"), py::arg("offsets"), py::arg("bin_mode"), py::arg("bin_width"), py::arg("bin_count"),
       py::arg("edges_f32"), py::arg("voxel_array_shift"), py::arg("voxel_volume"),
@@ -63,6 +73,16 @@ void bind_firstorder(py::module_& cpu_m, py::module_* cuda_m) {
       py::arg("bin_count"), py::arg("edges_f32"), py::arg("voxel_array_shift"), py::arg("voxel_volume"),
       py::arg("out"), py::arg("stream") = 0,
       "Device-pointer version: values (float64), offsets (int64), out (float64 [n_regions,19]) live on the GPU");
+  cuda_m->def(
+      "firstorder_host",
+      [](F64 values, I64 offsets, int bin_mode, double bin_width, int bin_count, bool edges_f32,
+         double voxel_array_shift, double voxel_volume) {
+        return host_call(values, offsets, bin_mode, bin_width, bin_count, edges_f32, voxel_array_shift,
+                         voxel_volume, [](const FirstOrderArgs& a) { cuda::firstorder_host(a); });
+      },
+      py::arg("values"), py::arg("offsets"), py::arg("bin_mode"), py::arg("bin_width"), py::arg("bin_count"),
+      py::arg("edges_f32"), py::arg("voxel_array_shift"), py::arg("voxel_volume"),
+      "Host-array version of firstorder on the GPU (copies in and out)");
 #else
   (void)cuda_m;
 #endif

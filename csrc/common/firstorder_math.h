@@ -97,16 +97,14 @@ RLNFAST_HD i64 digitize(const Edges& e, double x) {
   return k;
 }
 
-// numpy.percentile(sorted, q, method='linear') on an ascending array of n > 0 values.
+// numpy.percentile(sorted, q, method='linear') on an ascending array of n > 0 values
+// (numpy: virtual index (n - 1) * (q / 100), neighbours floor and floor + 1 clipped, then _lerp).
 RLNFAST_HD double percentile_sorted(const double* v, i64 n, double q) {
-  double qq = q / 100.0;
-  double vi = (double)n * qq - qq;          // numpy's virtual index for alpha = beta = 1
+  double vi = (double)(n - 1) * (q / 100.0);
+  if (vi >= (double)(n - 1)) return v[n - 1];
+  if (vi < 0) return v[0];
   double prev = floor(vi);
   i64 lo = (i64)prev, hi = lo + 1;
-  if (lo < 0) lo = 0;
-  if (lo > n - 1) lo = n - 1;
-  if (hi > n - 1) hi = n - 1;
-  if (hi < 0) hi = 0;
   double t = vi - prev;
   double a = v[lo], b = v[hi];
   double d = b - a;

@@ -70,6 +70,8 @@ int num_threads();
 namespace cuda {
 // Pointers in the args are device pointers; the call is asynchronous on a.stream.
 void firstorder(const FirstOrderArgs& a);
+// Host pointers: copies in, runs firstorder on the current device, copies out (synchronous).
+void firstorder_host(const FirstOrderArgs& a);
 std::string device_summary();   // "" when no usable device
 }  // namespace cuda
 #endif

@@ -44,5 +44,29 @@ void firstorder(const FirstOrderArgs& a) {
   RLNFAST_CUDA_CHECK(cudaFreeAsync(sorted, stream));
 }
 
+void firstorder_host(const FirstOrderArgs& h) {
+  if (h.n_regions == 0) return;
+  cudaStream_t stream = static_cast<cudaStream_t>(h.stream);
+  const i64 n_values = h.offsets[h.n_regions];
+  FirstOrderArgs d = h;
+  double* values = nullptr;
+  i64* offsets = nullptr;
+  double* out = nullptr;
+  RLNFAST_CUDA_CHECK(cudaMallocAsync(&values, sizeof(double) * (n_values > 0 ? n_values : 1), stream));
+  RLNFAST_CUDA_CHECK(cudaMallocAsync(&offsets, sizeof(i64) * (h.n_regions + 1), stream));
+  RLNFAST_CUDA_CHECK(cudaMallocAsync(&out, sizeof(double) * h.n_regions * fo::NFeatures, stream));
+  RLNFAST_CUDA_CHECK(cudaMemcpyAsync(values, h.values, sizeof(double) * n_values, cudaMemcpyHostToDevice, stream));
+  RLNFAST_CUDA_CHECK(cudaMemcpyAsync(offsets, h.offsets, sizeof(i64) * (h.n_regions + 1), cudaMemcpyHostToDevice, stream));
+  d.values = values;
+  d.offsets = offsets;
+  d.out = out;
+  firstorder(d);
+  RLNFAST_CUDA_CHECK(cudaMemcpyAsync(h.out, out, sizeof(double) * h.n_regions * fo::NFeatures, cudaMemcpyDeviceToHost, stream));
+  RLNFAST_CUDA_CHECK(cudaStreamSynchronize(stream));
+  RLNFAST_CUDA_CHECK(cudaFree(values));
+  RLNFAST_CUDA_CHECK(cudaFree(offsets));
+  RLNFAST_CUDA_CHECK(cudaFree(out));
+}
+
 }  // namespace cuda
 }  // namespace rlnfast

@@ -9,6 +9,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from ._backends import BackendUnavailable, resolve as resolve_backend  # noqa: F401
+from .extract import extract  # noqa: E402,F401  (the function shadows the submodule name on purpose)
 
 
 def build_info() -> dict:
@@ -29,10 +30,6 @@ def build_info() -> dict:
 
 def __getattr__(name):
     # Lazy imports keep `import rlnfast` cheap (no pandas/SimpleITK until used).
-    if name == "extract":
-        from .extract import extract
-
-        return extract
     if name in ("stats", "report", "io", "regions", "ops", "cohort", "segmentation", "params", "synthetic"):
         import importlib
 

@@ -1,0 +1,161 @@
+"""``rlnfast.extract``: one feature table row per region, pyradiomics column names, all regions at once."""
+from __future__ import annotations
+
+import json
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from . import __version__, _backends
+from .imagetypes import REGISTRY as IMAGE_TYPE_REGISTRY
+from .imagetypes import ImageTypeContext, ImageTypeData, prefix
+from .io import Volume, check_geometry, read_volume
+from .ops import firstorder as fo_op
+from .params import Params, load_params
+from .regions import Regions, find_regions
+
+
+def _firstorder_columns(itype: str, data: ImageTypeData, ctx: ImageTypeContext, features) -> tuple[dict, dict]:
+    s = ctx.settings
+    feats = fo_op.firstorder(
+        data.values, data.offsets, bin_width=s.get("binWidth", 25.0), bin_count=s.get("binCount"),
+        voxel_array_shift=s.get("voxelArrayShift", 0) or 0, voxel_volume=ctx.volume.voxel_volume,
+        value_dtype=data.value_dtype, backend=ctx.backend)
+    names = features or fo_op.DEFAULT_FEATURES
+    p = prefix(itype)
+    return {f"{p}firstorder_{f}": feats[:, fo_op.FEATURES.index(f)] for f in names}, {}
+
+
+# Feature classes computed per image type: fn(image_type, data, ctx, features) -> (columns, diagnostics).
+PER_IMAGE_TYPE_CLASSES: dict[str, Callable] = {"firstorder": _firstorder_columns}
+# Feature classes computed once per region whatever the image types, and those with both parts:
+# fn(regions, volume, settings, features, backend) -> (columns, diagnostics).
+PER_REGION_CLASSES: dict[str, Callable] = {}
+
+
+def load_inputs(image, labels, *, spacing=None, geometry_tolerance=None) -> tuple[Volume, Volume]:
+    """Read image and label map (paths, SimpleITK images or arrays) and check that their geometry agrees."""
+    img = read_volume(image, spacing=spacing, name=_name(image, "image"))
+    lab = read_volume(labels, spacing=spacing, name=_name(labels, "label map"))
+    if not _is_file_or_sitk(labels):
+        # a bare array label map lies on the image's grid
+        lab = Volume(lab.array, img.spacing, img.origin, img.direction, lab.name)
+    check_geometry(img, lab, geometry_tolerance)
+    return img, lab
+
+
+def _is_file_or_sitk(x) -> bool:
+    import os
+
+    return isinstance(x, (str, os.PathLike, Volume)) or type(x).__module__.startswith("SimpleITK")
+
+
+def _name(x, what) -> str:
+    import os
+
+    if isinstance(x, (str, os.PathLike)):
+        return f"{what} {str(x)!r}"
+    return what
+
+
+def extract(image, labels, params=None, backend: str = "auto", *, spacing=None, **settings) -> pd.DataFrame:
+    """Features of every region of ``labels`` on ``image``: a DataFrame with one row per region.
+
+    Parameters
+    ----------
+    image, labels
+        File paths (NIfTI, NRRD, DICOM folder), SimpleITK images, or NumPy arrays (z, y, x) with
+        ``spacing`` (x, y, z) in mm. The label map must be an integer image on the image's grid; every
+        positive label is a region (or only setting ``label``; or each connected component with
+        ``connectedComponents: true``).
+    params
+        pyradiomics parameter file (YAML/JSON), dict or :class:`rlnfast.params.Params`; keyword
+        ``settings`` override its ``setting:`` section (binWidth, binCount, voxelArrayShift, label,
+        geometryTolerance, nonFinite, connectedComponents, ...).
+    backend
+        'auto' (cuda > cupy > cpu), 'cuda', 'cupy', 'cpu' or 'numpy' (the reference).
+
+    Returns
+    -------
+    DataFrame with columns ``label``, ``diagnostics_*`` and ``<prefix><class>_<Feature>`` (e.g.
+    ``original_firstorder_Entropy``, ``E_original_firstorder_Entropy``). Feature definitions:
+    rlnfast.ops.firstorder.FEATURE_DOCS and docs in features.md.
+    """
+    p = params if isinstance(params, Params) and not settings else load_params(params, **settings)
+    name = _backends.resolve(backend)
+    img, lab = load_inputs(image, labels, spacing=spacing, geometry_tolerance=p.settings.get("geometryTolerance"))
+    regions = find_regions(lab.array, p.settings.get("label"),
+                           connected_components=bool(p.settings.get("connectedComponents")),
+                           connectivity=int(p.settings.get("connectivity", 26)),
+                           min_voxels=int(p.settings.get("minimumComponentVoxels", 1)), name=lab.name)
+    return extract_regions(img, regions, p, name)
+
+
+def extract_regions(img: Volume, regions: Regions, p: Params, backend: str) -> pd.DataFrame:
+    """The feature table of already-found regions (the core of :func:`extract`, used by the cohort runner)."""
+    n = len(regions)
+    columns: dict[str, np.ndarray] = {}
+    diag: dict[str, object] = {}
+    for itype, _ in p.image_types.items():
+        if itype not in IMAGE_TYPE_REGISTRY:
+            raise ValueError(f"imageType {itype!r} is not available in this build of rlnfast")
+        ctx = ImageTypeContext(img, regions, p.settings_for(itype), backend)
+        data = IMAGE_TYPE_REGISTRY[itype](ctx)
+        for k, v in data.diagnostics.items():
+            diag[f"diagnostics_{itype}_{k}"] = v
+        for cls, feats in p.feature_classes.items():
+            fn = PER_IMAGE_TYPE_CLASSES.get(cls)
+            if fn is not None:
+                cols, d = fn(itype, data, ctx, feats)
+                columns.update(cols)
+                diag.update(d)
+    for cls, feats in p.feature_classes.items():
+        fn = PER_REGION_CLASSES.get(cls)
+        if fn is not None:
+            cols, d = fn(regions, img, p, feats, backend)
+            columns.update(cols)
+            diag.update(d)
+        elif cls not in PER_IMAGE_TYPE_CLASSES:
+            raise ValueError(f"featureClass {cls!r} is not available in this build of rlnfast")
+    return _table(img, regions, p, backend, columns, diag)
+
+
+def _table(img, regions, p, backend, columns, diag) -> pd.DataFrame:
+    n = len(regions)
+    out = {"label": regions.label.astype(np.int64)}
+    if regions.component is not None:
+        out["source_label"] = regions.source_label
+        out["component"] = regions.component
+    bbox = regions.bbox
+    # pyradiomics' BoundingBox: (x, y, z, size_x, size_y, size_z)
+    out["diagnostics_Versions_rlnfast"] = [__version__] * n
+    out["diagnostics_Configuration_Backend"] = [backend] * n
+    out["diagnostics_Configuration_Settings"] = [json.dumps(_jsonable(p.settings), sort_keys=True)] * n
+    out["diagnostics_Configuration_EnabledImageTypes"] = [json.dumps(_jsonable(p.image_types), sort_keys=True)] * n
+    out["diagnostics_Image-original_Spacing"] = [tuple(float(s) for s in img.spacing)] * n
+    out["diagnostics_Image-original_Size"] = [tuple(int(s) for s in img.array.shape[::-1])] * n
+    out["diagnostics_Mask-original_BoundingBox"] = [
+        (int(b[2]), int(b[1]), int(b[0]), int(b[5] - b[2] + 1), int(b[4] - b[1] + 1), int(b[3] - b[0] + 1))
+        for b in bbox]
+    out["diagnostics_Mask-original_VoxelNum"] = regions.count.astype(np.int64)
+    reason = np.array([""] * n, dtype=object)
+    for k, v in diag.items():
+        out[k] = v if (isinstance(v, (list, np.ndarray)) and len(v) == n) else [v] * n
+    for i in range(n):
+        if regions.count[i] == 0:
+            reason[i] = "empty region: no voxels"
+    out["diagnostics_Reason"] = reason
+    for k, v in columns.items():
+        out[k] = v
+    return pd.DataFrame(out)
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    return x

@@ -1,0 +1,197 @@
+"""pyradiomics-style parameters: the same YAML/JSON files (``setting:``, ``imageType:``, ``featureClass:``)
+or dicts, validated up front. A key rlnfast does not support is refused with its name, or warned about
+when it only affects feature classes rlnfast does not compute; nothing is silently ignored.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Settings rlnfast implements, with defaults (pyradiomics names).
+SUPPORTED_SETTINGS = {
+    "binWidth": 25.0,
+    "binCount": None,
+    "voxelArrayShift": 0,
+    "label": None,            # None: every positive label (pyradiomics' own default is 1)
+    "geometryTolerance": None,
+    "nonFinite": "error",     # rlnfast: 'error' or 'drop' NaN/inf voxels inside a region
+    "connectedComponents": False,  # rlnfast: one region per connected component
+    "connectivity": 26,
+    "minimumComponentVoxels": 1,
+    # fractal class
+    "fractalMinBoxSize": None,
+    "fractalBoxSizes": None,
+    "fractalGreyLevels": 256,
+    # elasticity / DEM image types (also accepted per image type)
+    "gamma": 2.0,
+    "clipRange": [-1000.0, 3071.0],
+    "referenceDensity": None,
+    "sigma": 1.0,
+}
+# Settings that change nothing rlnfast computes (accepted silently: same result either way).
+NEUTRAL_SETTINGS = {"additionalInfo", "enableCExtensions", "padDistance", "preCrop", "correctMask",
+                    "minimumROIDimensions", "minimumROISize", "label_channel"}
+# Settings of pyradiomics feature classes rlnfast does not compute: warned about, used by delegation only.
+FOREIGN_CLASS_SETTINGS = {"distances", "symmetricalGLCM", "weightingNorm", "gldm_a", "force2D",
+                          "force2Ddimension", "force2DDimension"}
+# Settings that would change rlnfast's features and are not implemented: refused when not at the default.
+REFUSED_SETTINGS = {
+    "normalize": False, "normalizeScale": 1, "removeOutliers": None, "resampledPixelSpacing": None,
+    "interpolator": None, "resegmentRange": None, "resegmentMode": None, "resegmentShape": None,
+    "kernelRadius": None, "maskedKernel": None, "initValue": None, "voxelBatch": None,
+}
+IMAGE_TYPES = {"Original": "original_", "Elasticity": "E_original_", "DEM": "DEM_original_"}
+IMAGE_TYPE_ALIASES = {"original": "Original", "elasticity": "Elasticity", "e": "Elasticity", "dem": "DEM"}
+FEATURE_CLASSES = ("firstorder", "fractal")
+PYRADIOMICS_CLASSES = ("shape", "shape2D", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
+
+
+@dataclass
+class Params:
+    """Validated parameters: general settings, enabled image types (each with its own overrides) and
+    enabled feature classes (None = the class's default features)."""
+
+    settings: dict = field(default_factory=lambda: {k: copy.deepcopy(v) for k, v in SUPPORTED_SETTINGS.items()})
+    image_types: dict = field(default_factory=lambda: {"Original": {}})
+    feature_classes: dict = field(default_factory=lambda: {"firstorder": None})
+    foreign_classes: dict = field(default_factory=dict)   # pyradiomics classes (for the drop-in only)
+    foreign_settings: dict = field(default_factory=dict)
+    source: str = "defaults"
+
+    def settings_for(self, image_type: str) -> dict:
+        s = dict(self.settings)
+        s.update(self.image_types.get(image_type) or {})
+        return s
+
+    def to_dict(self) -> dict:
+        return {"setting": {k: v for k, v in self.settings.items()},
+                "imageType": {k: dict(v) for k, v in self.image_types.items()},
+                "featureClass": {k: (list(v) if v is not None else None) for k, v in self.feature_classes.items()}}
+
+
+def _read(source) -> tuple[dict, str]:
+    if source is None:
+        return {}, "defaults"
+    if isinstance(source, Params):
+        return source.to_dict(), source.source
+    if isinstance(source, dict):
+        return copy.deepcopy(source), "dict"
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise FileNotFoundError(f"parameter file {str(path)!r} does not exist")
+        text = path.read_text(encoding="utf-8")
+        try:
+            if path.suffix.lower() == ".json":
+                data = json.loads(text)
+            else:
+                import yaml
+
+                data = yaml.safe_load(text)
+        except Exception as exc:
+            raise ValueError(f"parameter file {str(path)!r} could not be parsed: {exc}") from exc
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ValueError(f"parameter file {str(path)!r}: expected a mapping with setting/imageType/featureClass")
+        return data, str(path)
+    raise ValueError(f"params: expected a parameter file path, a dict or None, got {type(source).__name__}")
+
+
+def load_params(source=None, *, allow_foreign: bool = False, **overrides) -> Params:
+    """Parse pyradiomics-style parameters.
+
+    ``allow_foreign`` accepts pyradiomics feature classes rlnfast does not compute (recorded in
+    ``foreign_classes`` for the drop-in extractor to delegate); otherwise they are refused by name.
+    Keyword ``overrides`` are settings, as pyradiomics' extractor accepts them.
+    """
+    data, where = _read(source)
+    unknown_top = set(data) - {"setting", "imageType", "featureClass", "voxelSetting"}
+    if unknown_top:
+        raise ValueError(f"{where}: unknown section(s) {sorted(unknown_top)} (expected setting, imageType, featureClass)")
+    if data.get("voxelSetting"):
+        raise ValueError(f"{where}: voxelSetting (voxel-based extraction) is not supported by rlnfast")
+    p = Params(source=where)
+    settings = dict(data.get("setting") or {})
+    settings.update(overrides)
+    p.settings.update(_check_settings(settings, where, "setting"))
+    if "imageType" in data:
+        it = data.get("imageType") or {}
+        if not isinstance(it, dict):
+            raise ValueError(f"{where}: imageType must be a mapping of image type names to settings")
+        p.image_types = {}
+        for name, sub in it.items():
+            canon = IMAGE_TYPE_ALIASES.get(str(name).lower(), name)
+            if canon not in IMAGE_TYPES:
+                raise ValueError(f"{where}: imageType {name!r} is not supported by rlnfast "
+                                 f"(supported: {', '.join(IMAGE_TYPES)})")
+            p.image_types[canon] = _check_settings(dict(sub or {}), where, f"imageType {name}")
+    if "featureClass" in data:
+        fc = data.get("featureClass") or {}
+        if not isinstance(fc, dict):
+            raise ValueError(f"{where}: featureClass must be a mapping of class names to feature lists")
+        p.feature_classes = {}
+        for name, feats in fc.items():
+            if feats is not None and not isinstance(feats, (list, tuple)):
+                raise ValueError(f"{where}: featureClass {name}: expected a list of features or nothing")
+            if name in FEATURE_CLASSES:
+                p.feature_classes[name] = list(feats) if feats else None
+            elif name in PYRADIOMICS_CLASSES and allow_foreign:
+                p.foreign_classes[name] = list(feats) if feats else None
+            else:
+                raise ValueError(f"{where}: featureClass {name!r} is not computed by rlnfast (supported: "
+                                 f"{', '.join(FEATURE_CLASSES)}; the pyradiomics drop-in "
+                                 "rlnfast.pyradiomics.RadiomicsFeatureExtractor delegates other classes)")
+    _check_feature_names(p, where)
+    return p
+
+
+def _check_settings(settings: dict, where: str, section: str) -> dict:
+    out = {}
+    for key, value in settings.items():
+        if key in SUPPORTED_SETTINGS:
+            out[key] = value
+        elif key in NEUTRAL_SETTINGS:
+            continue
+        elif key in FOREIGN_CLASS_SETTINGS:
+            warnings.warn(f"{where}: {section} key {key!r} only affects pyradiomics feature classes rlnfast "
+                          "does not compute; it is ignored by rlnfast", stacklevel=3)
+        elif key in REFUSED_SETTINGS:
+            if value != REFUSED_SETTINGS[key] and not (key == "interpolator" and not settings.get("resampledPixelSpacing")):
+                raise ValueError(f"{where}: {section} key {key!r}={value!r} is not supported by rlnfast "
+                                 "(it would change the features; remove it or use pyradiomics)")
+        else:
+            raise ValueError(f"{where}: unknown {section} key {key!r}")
+    if out.get("binWidth") is not None:
+        bw = out["binWidth"]
+        if not isinstance(bw, (int, float)) or bw <= 0:
+            raise ValueError(f"{where}: {section} binWidth={bw!r}: expected a number > 0")
+    if out.get("binCount") is not None:
+        bc = out["binCount"]
+        if not isinstance(bc, int) or isinstance(bc, bool) or bc < 1:
+            raise ValueError(f"{where}: {section} binCount={bc!r}: expected an integer >= 1")
+    if "nonFinite" in out and out["nonFinite"] not in ("error", "drop"):
+        raise ValueError(f"{where}: {section} nonFinite={out['nonFinite']!r}: expected 'error' or 'drop'")
+    return out
+
+
+def _check_feature_names(p: Params, where: str) -> None:
+    from .ops.firstorder import FEATURES
+
+    known = {"firstorder": set(FEATURES)}
+    try:
+        from .ops.fractal import FEATURES as FRACTAL_FEATURES  # noqa: N811
+
+        known["fractal"] = set(FRACTAL_FEATURES)
+    except ImportError:
+        pass
+    for cls, feats in p.feature_classes.items():
+        if feats and cls in known:
+            bad = [f for f in feats if f not in known[cls]]
+            if bad:
+                raise ValueError(f"{where}: featureClass {cls}: unknown feature(s) {bad} "
+                                 f"(known: {', '.join(sorted(known[cls]))})")

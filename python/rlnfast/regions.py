@@ -1,0 +1,206 @@
+"""Regions: every positive label of a label map (or every connected component of chosen labels) is one
+region, found for all labels in one pass; their voxel values are gathered into one ragged batch
+(values + offsets) that a single kernel call processes, for one volume or a packed cohort chunk.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _backends
+
+# Above this label value the dense per-label tables would be wasteful: labels are renumbered first.
+_DENSE_LABEL_LIMIT = 1 << 22
+
+
+@dataclass
+class Regions:
+    """The regions of one label map.
+
+    ``label_map`` is the int array the regions index (the input, or the component map in
+    connected-component mode); region i is ``label_map == label[i]``. ``source_label`` is the input label
+    a component came from (equal to ``label`` otherwise). ``bbox`` rows are (z0, y0, x0, z1, y1, x1),
+    inclusive; an empty region has count 0 and bbox -1.
+    """
+
+    label: np.ndarray
+    source_label: np.ndarray
+    count: np.ndarray
+    bbox: np.ndarray
+    label_map: np.ndarray
+    component: np.ndarray | None = None
+
+    def __len__(self):
+        return len(self.label)
+
+    def bbox_slices(self, i: int, halo=(0, 0, 0)):
+        """Slices (z, y, x) of region i's bounding box grown by ``halo`` voxels, clipped to the volume."""
+        z0, y0, x0, z1, y1, x1 = (int(v) for v in self.bbox[i])
+        shp = self.label_map.shape
+        lo = (z0, y0, x0)
+        hi = (z1, y1, x1)
+        return tuple(slice(max(lo[a] - halo[a], 0), min(hi[a] + halo[a] + 1, shp[a])) for a in range(3))
+
+
+def _check_label_map(label_map: np.ndarray, name="label map") -> np.ndarray:
+    label_map = np.asarray(label_map)
+    if label_map.dtype == bool:
+        label_map = label_map.view(np.uint8)
+    if not np.issubdtype(label_map.dtype, np.integer):
+        if np.issubdtype(label_map.dtype, np.floating) and np.all(np.isfinite(label_map)) \
+                and np.all(label_map == np.round(label_map)):
+            raise ValueError(f"{name}: expected an integer label map, got dtype {label_map.dtype} "
+                             "(its values are whole numbers: cast it, e.g. sitk.Cast(mask, sitk.sitkUInt16))")
+        raise ValueError(f"{name}: expected an integer label map, got dtype {label_map.dtype}")
+    if label_map.ndim != 3:
+        raise ValueError(f"{name}: expected a 3-D label map, got shape {label_map.shape}")
+    return np.ascontiguousarray(label_map)
+
+
+def label_stats(label_map: np.ndarray):
+    """(counts, bbox) of every label value 0..max in one pass over the map (C++), dense by label value."""
+    lm = _check_label_map(label_map)
+    max_label = int(lm.max()) if lm.size else 0
+    if max_label <= 0:
+        return np.zeros(1, np.int64), np.full((1, 6), -1, np.int64)
+    core = _backends.core()
+    return core.cpu.region_stats(lm, max_label)
+
+
+def find_regions(label_map, labels=None, *, connected_components: bool = False, connectivity: int = 26,
+                 min_voxels: int = 1, name: str = "label map") -> Regions:
+    """The regions of a label map.
+
+    Parameters
+    ----------
+    labels
+        None: every positive label present. An int or a list: those labels, each must be present
+        (a missing one raises ValueError naming it and the labels found).
+    connected_components
+        Split each selected label into its connected components (``connectivity`` 26 or 6), one region
+        each, numbered 1..K in scipy.ndimage.label order per label, labels in ascending order.
+    min_voxels
+        Components smaller than this are dropped (connected-component mode only).
+    """
+    lm = _check_label_map(label_map, name)
+    if lm.size and int(lm.max()) > _DENSE_LABEL_LIMIT:
+        uniq, inv = np.unique(lm, return_inverse=True)
+        raise ValueError(f"{name}: label values up to {int(lm.max())} are too large; renumber them "
+                         f"(found {len(uniq)} distinct labels)")
+    counts, bbox = label_stats(lm)
+    present = np.nonzero(counts)[0]
+    present = present[present > 0]
+    if labels is None:
+        sel = present
+        if len(sel) == 0:
+            raise ValueError(f"{name} is empty: no voxel has a positive label")
+    else:
+        sel = np.atleast_1d(np.asarray(labels, dtype=np.int64))
+        missing = [int(v) for v in sel if v <= 0 or v >= len(counts) or counts[v] == 0]
+        if missing:
+            found = ", ".join(str(int(v)) for v in present[:20]) + (" ..." if len(present) > 20 else "")
+            raise ValueError(f"{name}: label(s) {missing} not present (labels found: {found or 'none'})")
+    if not connected_components:
+        sel = np.asarray(sel, dtype=np.int64)
+        return Regions(label=sel, source_label=sel.copy(), count=counts[sel].astype(np.int64),
+                       bbox=bbox[sel].astype(np.int64), label_map=lm)
+    return _components(lm, sel, connectivity, min_voxels, bbox)
+
+
+def _components(lm, sel, connectivity, min_voxels, bbox) -> Regions:
+    from scipy import ndimage
+
+    if connectivity not in (6, 26):
+        raise ValueError(f"connectivity={connectivity!r}: expected 6 or 26")
+    structure = ndimage.generate_binary_structure(3, 1 if connectivity == 6 else 3)
+    out = np.zeros(lm.shape, dtype=np.int32)
+    src, comp = [], []
+    next_id = 1
+    for lab in sel:
+        sl = tuple(slice(int(bbox[lab][a]), int(bbox[lab][a + 3]) + 1) for a in range(3))
+        cc, n = ndimage.label(lm[sl] == lab, structure=structure)
+        if n == 0:
+            continue
+        sizes = np.bincount(cc.ravel(), minlength=n + 1)
+        keep = np.nonzero(sizes[1:] >= min_voxels)[0] + 1
+        remap = np.zeros(n + 1, dtype=np.int32)
+        remap[keep] = np.arange(next_id, next_id + len(keep), dtype=np.int32)
+        view = out[sl]
+        m = cc > 0
+        view[m] = remap[cc[m]]
+        src += [int(lab)] * len(keep)
+        comp += list(range(1, len(keep) + 1))
+        next_id += len(keep)
+    counts, bb = label_stats(out)
+    ids = np.arange(1, next_id, dtype=np.int64)
+    return Regions(label=ids, source_label=np.asarray(src, np.int64), count=counts[ids].astype(np.int64),
+                   bbox=bb[ids].astype(np.int64), label_map=out, component=np.asarray(comp, np.int64))
+
+
+def gather(image: np.ndarray, regions: Regions, *, non_finite: str = "error", name: str = "image"):
+    """(values, offsets): region i's voxel values (float64, C order as ``image[mask]``) in one pass.
+
+    ``non_finite`` = 'error' raises ValueError naming the region and the first bad voxel;
+    'drop' leaves NaN/inf voxels out of the region.
+    """
+    image = np.ascontiguousarray(image)
+    lm = regions.label_map
+    if image.shape != lm.shape:
+        raise ValueError(f"{name}: shape {image.shape} differs from label map shape {lm.shape}")
+    if image.dtype == bool:
+        image = image.view(np.uint8)
+    max_label = int(regions.label.max()) if len(regions) else 0
+    region_of = np.full(max_label + 1, -1, dtype=np.int32)
+    region_of[regions.label] = np.arange(len(regions), dtype=np.int32)
+    offsets = np.zeros(len(regions) + 1, dtype=np.int64)
+    np.cumsum(regions.count, out=offsets[1:])
+    if len(regions) == 0:
+        return np.zeros(0), offsets
+    values, bad = _backends.core().cpu.gather(image, lm, region_of, offsets)
+    if np.any(bad >= 0):
+        if non_finite == "drop":
+            keep = np.isfinite(values)
+            rid = np.repeat(np.arange(len(regions)), np.diff(offsets))
+            values = values[keep]
+            offsets = np.zeros_like(offsets)
+            np.cumsum(np.bincount(rid[keep], minlength=len(regions)), out=offsets[1:])
+        elif non_finite == "error":
+            r = int(np.nonzero(bad >= 0)[0][0])
+            idx = np.unravel_index(int(bad[r]), lm.shape)
+            nbad = int(np.count_nonzero(~np.isfinite(values[offsets[r]:offsets[r + 1]])))
+            raise ValueError(f"{name}: {nbad} NaN/inf voxel(s) inside region label {int(regions.label[r])} "
+                             f"(first at z,y,x={tuple(int(i) for i in idx)}); expected finite intensities "
+                             "(setting nonFinite: drop leaves them out)")
+        else:
+            raise ValueError(f"nonFinite={non_finite!r}: expected 'error' or 'drop'")
+    return values, offsets
+
+
+@dataclass
+class RaggedBatch:
+    """Regions of one or several volumes packed together: one kernel call covers all of them."""
+
+    values: np.ndarray
+    offsets: np.ndarray
+    case: np.ndarray     # index of the volume each region came from
+    label: np.ndarray    # region label within its volume
+
+    def __len__(self):
+        return len(self.offsets) - 1
+
+
+def pack(batches) -> RaggedBatch:
+    """Concatenate ragged batches [(values, offsets, labels), ...] from several volumes into one."""
+    vals, offs, case, labels = [], [np.zeros(1, np.int64)], [], []
+    base = 0
+    for i, (v, o, lab) in enumerate(batches):
+        o = np.asarray(o, np.int64)
+        vals.append(np.asarray(v, np.float64))
+        offs.append(o[1:] + base)
+        base += int(o[-1])
+        case.append(np.full(len(o) - 1, i, np.int64))
+        labels.append(np.asarray(lab, np.int64))
+    if not vals:
+        return RaggedBatch(np.zeros(0), np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
+    return RaggedBatch(np.concatenate(vals), np.concatenate(offs), np.concatenate(case), np.concatenate(labels))
