@@ -59,6 +59,14 @@ struct FirstOrderArgs {
 };
 std::string validate(const FirstOrderArgs& a);
 
+}  // namespace rlnfast
+
+// Ops with their own contract headers (same rules: one args struct, one validate, cpu and cuda signatures).
+#include "common/dem_ops.h"
+#include "common/fractal_ops.h"
+
+namespace rlnfast {
+
 namespace cpu {
 void region_stats(const RegionStatsArgs& a);
 void gather(const GatherArgs& a);

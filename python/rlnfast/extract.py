@@ -159,3 +159,16 @@ def _jsonable(x):
     if isinstance(x, np.generic):
         return x.item()
     return x
+
+
+def _register_optional_classes():
+    """Feature classes beyond firstorder register themselves into the tables above when their module exists."""
+    import importlib
+    import importlib.util
+
+    for mod in ("rlnfast.fractal",):
+        if importlib.util.find_spec(mod) is not None:
+            importlib.import_module(mod)
+
+
+_register_optional_classes()
