@@ -102,6 +102,12 @@ def extract_regions(img: Volume, regions: Regions, p: Params, backend: str) -> p
             raise ValueError(f"imageType {itype!r} is not available in this build of rlnfast")
         ctx = ImageTypeContext(img, regions, p.settings_for(itype), backend)
         data = IMAGE_TYPE_REGISTRY[itype](ctx)
+        empty = np.diff(data.offsets) == 0
+        if empty.any():
+            # only possible after nonFinite: drop (find_regions refuses absent labels)
+            reasons = diag.setdefault("diagnostics_Reason", np.array([""] * n, dtype=object))
+            for i in np.nonzero(empty)[0]:
+                reasons[i] = "; ".join(r for r in (reasons[i], f"empty region: no finite voxels in {itype}") if r)
         for k, v in data.diagnostics.items():
             diag[f"diagnostics_{itype}_{k}"] = v
         for cls, feats in p.feature_classes.items():
@@ -139,12 +145,9 @@ def _table(img, regions, p, backend, columns, diag) -> pd.DataFrame:
         (int(b[2]), int(b[1]), int(b[0]), int(b[5] - b[2] + 1), int(b[4] - b[1] + 1), int(b[3] - b[0] + 1))
         for b in bbox]
     out["diagnostics_Mask-original_VoxelNum"] = regions.count.astype(np.int64)
-    reason = np.array([""] * n, dtype=object)
+    reason = diag.pop("diagnostics_Reason", np.array([""] * n, dtype=object))
     for k, v in diag.items():
         out[k] = v if (isinstance(v, (list, np.ndarray)) and len(v) == n) else [v] * n
-    for i in range(n):
-        if regions.count[i] == 0:
-            reason[i] = "empty region: no voxels"
     out["diagnostics_Reason"] = reason
     for k, v in columns.items():
         out[k] = v
