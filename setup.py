@@ -12,6 +12,7 @@ from pathlib import Path
 
 from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
 
@@ -49,6 +50,20 @@ class CMakeBuild(build_ext):
         subprocess.run(["cmake", "--build", ".", "--config", cfg, "-j", jobs], cwd=build_temp, check=True)
 
 
+class BuildPyWithHeaders(build_py):
+    """Ship csrc/common (the kernel sources shared with CUDA) inside the package for the CuPy backend."""
+
+    def run(self):
+        super().run()
+        import shutil
+
+        dst = Path(self.build_lib) / "rlnfast" / "_cupy" / "include" / "common"
+        dst.mkdir(parents=True, exist_ok=True)
+        for f in (HERE / "csrc" / "common").iterdir():
+            if f.suffix in (".h", ".cuh"):
+                shutil.copy2(f, dst / f.name)
+
+
 setup(
     name="rlnfast",
     version="0.1.0",
@@ -60,9 +75,9 @@ setup(
     python_requires=">=3.9",
     package_dir={"": "python"},
     packages=find_packages("python"),
-    package_data={"rlnfast": ["py.typed"], "rlnfast._cupy": ["*.h"]},
+    package_data={"rlnfast": ["py.typed"]},
     ext_modules=[CMakeExtension("rlnfast._core", sourcedir=str(HERE))],
-    cmdclass={"build_ext": CMakeBuild},
+    cmdclass={"build_ext": CMakeBuild, "build_py": BuildPyWithHeaders},
     install_requires=[
         "numpy>=1.23",
         "scipy>=1.10",

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install rlnfast with what the tests need, then run the test suite. This is the README's test command
+# and what .ci/run calls. Extra pytest arguments pass through: bash tests/run_tests.sh -k firstorder
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+
+# pyradiomics 3.x builds from source without build isolation (the reference the tests compare with).
+if ! "$PY" -c "import radiomics" 2>/dev/null; then
+  "$PY" -m pip install -q versioneer wheel numpy
+  "$PY" -m pip install -q --no-build-isolation pyradiomics
+fi
+# Headless Chromium renders the HTML reports in the report tests (Debian packages).
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    || echo "warning: could not install chromium; report rendering tests will fail" >&2
+fi
+# The package itself (builds rlnfast._core; the CUDA kernels too when nvcc is present, so a CUDA compile
+# error fails here) with the test extras.
+"$PY" -m pip install -q ".[test]"
+
+# Run from a folder where ./python is not importable, so the installed package is what is tested.
+cd tests
+exec "$PY" -m pytest -q -p no:cacheprovider "$@" .
