@@ -1,4 +1,8 @@
 // Bindings of the region ops (region_stats, gather): NumPy in, NumPy out, GIL released around the loops.
+#include <pybind11/stl.h>
+
+#include <optional>
+
 #include "bindings/bind.h"
 
 namespace rlnfast {
@@ -7,28 +11,44 @@ namespace bind {
 void bind_regions(py::module_& cpu_m, py::module_* /*cuda*/) {
   cpu_m.def(
       "region_stats",
-      [](py::array labels, i64 max_label) {
+      [](py::array labels, i64 cap) {
+        // One pass; the tables grow to the largest label present (labels above cap are only counted).
         RegionStatsArgs a;
         a.labels = volume_view(labels, "label map");
-        a.max_label = max_label;
+        a.max_label = cap;
         check(validate(a), "region_stats");
-        py::array_t<i64> counts(max_label + 1);
-        py::array_t<i64> bbox({max_label + 1, (i64)6});
-        a.counts = counts.mutable_data();
-        a.bbox = bbox.mutable_data();
+        std::vector<cpu::RegionTable> tables;
         {
           py::gil_scoped_release nogil;
-          cpu::region_stats(a);
+          cpu::region_stats_tables(a.labels, cap, tables);
         }
-        return py::make_tuple(counts, bbox);
+        i64 max_label = 0, above = 0;
+        for (const auto& t : tables) {
+          max_label = std::max<i64>(max_label, (i64)t.counts.size() - 1);
+          above += t.above_cap;
+        }
+        py::array_t<i64> counts(max_label + 1);
+        py::array_t<i64> bbox({max_label + 1, (i64)6});
+        i64* c = counts.mutable_data();
+        i64* b = bbox.mutable_data();
+        for (i64 l = 0; l <= max_label; ++l) {
+          c[l] = 0;
+          b[6 * l] = a.labels.nz; b[6 * l + 1] = a.labels.ny; b[6 * l + 2] = a.labels.nx;
+          b[6 * l + 3] = -1; b[6 * l + 4] = -1; b[6 * l + 5] = -1;
+        }
+        for (const auto& t : tables) cpu::merge_table(t, max_label, c, b);
+        return py::make_tuple(counts, bbox, above);
       },
-      py::arg("labels"), py::arg("max_label"),
-      "Voxel count and inclusive bounding box (z0,y0,x0,z1,y1,x1) of every label 0..max_label in one pass");
+      py::arg("labels"), py::arg("cap"),
+      "(counts, bbox, n_above_cap): voxel count and inclusive bounding box (z0,y0,x0,z1,y1,x1) of every label "
+      "0..max present (<= cap) in one pass; voxels with labels above cap are only counted");
 
   cpu_m.def(
       "gather",
       [](py::array image, py::array labels, py::array_t<int32_t, py::array::c_style | py::array::forcecast> region_of,
-         py::array_t<i64, py::array::c_style | py::array::forcecast> offsets) {
+         py::array_t<i64, py::array::c_style | py::array::forcecast> offsets,
+         py::array_t<i64, py::array::c_style | py::array::forcecast> region_labels,
+         std::optional<py::array_t<i64, py::array::c_style | py::array::forcecast>> bbox) {
         GatherArgs a;
         a.image = volume_view(image, "image");
         a.labels = volume_view(labels, "label map");
@@ -36,7 +56,11 @@ void bind_regions(py::module_& cpu_m, py::module_* /*cuda*/) {
         a.max_label = region_of.size() - 1;
         a.offsets = offsets.data();
         a.n_regions = offsets.size() - 1;
+        a.labels_of_region = region_labels.data();
+        a.bbox = bbox ? bbox->data() : nullptr;
         check(validate(a), "gather");
+        if (region_labels.size() != a.n_regions || (bbox && bbox->size() != 6 * a.n_regions))
+          throw py::value_error("gather: region_labels and bbox must have one entry per region");
         py::array_t<double> values(a.n_regions >= 0 ? offsets.data()[a.n_regions] : 0);
         py::array_t<i64> bad(a.n_regions);
         a.values = values.mutable_data();
@@ -47,7 +71,8 @@ void bind_regions(py::module_& cpu_m, py::module_* /*cuda*/) {
         }
         return py::make_tuple(values, bad);
       },
-      py::arg("image"), py::arg("labels"), py::arg("region_of"), py::arg("offsets"),
+      py::arg("image"), py::arg("labels"), py::arg("region_of"), py::arg("offsets"), py::arg("region_labels"),
+      py::arg("bbox") = py::none(),
       "Ragged float64 values of the selected regions (C order within each) and the first non-finite voxel per region");
 }
 

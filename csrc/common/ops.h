@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "hd.h"
 
@@ -20,22 +21,24 @@ struct VolumeView {
 };
 
 // ---- regions: one pass over a label map ----------------------------------------------------------
-// Counts voxels and bounding boxes of every label 1..max_label; labels <= 0 are background.
+// Counts voxels and bounding boxes of every label 1..max_label (max_label: a cap; tables grow to the
+// largest label present); labels <= 0 are background. Results: per-thread RegionTable, merged.
 struct RegionStatsArgs {
   VolumeView labels;        // integer dtype
   i64 max_label;
-  i64* counts;              // [max_label + 1]
-  i64* bbox;                // [max_label + 1, 6]: z0, y0, x0, z1, y1, x1 (inclusive); empty: z0 > z1
 };
 std::string validate(const RegionStatsArgs& a);
 
 // Gathers the image values of the selected labels into one ragged batch (C order inside each region, as
-// image[mask] in NumPy). region_of[label] is the region index or -1; offsets has n_regions + 1 entries.
+// image[mask] in NumPy). With bbox, region r scans only its box for labels_of_region[r]; without,
+// region_of[label] (the region index or -1) drives one pass over the volume.
 struct GatherArgs {
   VolumeView image;
   VolumeView labels;
   const int32_t* region_of;   // [max_label + 1]
   i64 max_label;
+  const i64* labels_of_region;  // [n_regions]
+  const i64* bbox;            // [n_regions, 6] inclusive boxes, or nullptr
   const i64* offsets;         // [n_regions + 1]
   i64 n_regions;
   double* values;             // [offsets[n_regions]]
@@ -68,7 +71,23 @@ std::string validate(const FirstOrderArgs& a);
 namespace rlnfast {
 
 namespace cpu {
-void region_stats(const RegionStatsArgs& a);
+// Per-thread label tables of one pass (grown on demand up to the largest label seen).
+struct RegionTable {
+  std::vector<i64> counts, bbox;
+  i64 above_cap = 0;   // voxels with a label above the cap (not counted)
+  void grow(i64 n, i64 nz, i64 ny, i64 nx) {
+    i64 old = (i64)counts.size();
+    counts.resize(n, 0);
+    bbox.resize(6 * n);
+    for (i64 l = old; l < n; ++l) {
+      i64* b = bbox.data() + 6 * l;
+      b[0] = nz; b[1] = ny; b[2] = nx; b[3] = -1; b[4] = -1; b[5] = -1;
+    }
+  }
+};
+// Labels above cap are only counted in above_cap.
+void region_stats_tables(const VolumeView& labels, i64 cap, std::vector<RegionTable>& tables);
+void merge_table(const RegionTable& t, i64 max_label, i64* counts, i64* bbox);
 void gather(const GatherArgs& a);
 void firstorder(const FirstOrderArgs& a);
 int num_threads();

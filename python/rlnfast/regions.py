@@ -61,11 +61,13 @@ def _check_label_map(label_map: np.ndarray, name="label map") -> np.ndarray:
 def label_stats(label_map: np.ndarray):
     """(counts, bbox) of every label value 0..max in one pass over the map (C++), dense by label value."""
     lm = _check_label_map(label_map)
-    max_label = int(lm.max()) if lm.size else 0
-    if max_label <= 0:
+    if lm.size == 0:
         return np.zeros(1, np.int64), np.full((1, 6), -1, np.int64)
-    core = _backends.core()
-    return core.cpu.region_stats(lm, max_label)
+    counts, bbox, above = _backends.core().cpu.region_stats(lm, _DENSE_LABEL_LIMIT)
+    if above:
+        raise ValueError(f"label map: {above} voxels have label values above {_DENSE_LABEL_LIMIT}; "
+                         "renumber the labels (e.g. with numpy.unique(..., return_inverse=True))")
+    return counts, bbox
 
 
 def find_regions(label_map, labels=None, *, connected_components: bool = False, connectivity: int = 26,
@@ -84,10 +86,6 @@ def find_regions(label_map, labels=None, *, connected_components: bool = False, 
         Components smaller than this are dropped (connected-component mode only).
     """
     lm = _check_label_map(label_map, name)
-    if lm.size and int(lm.max()) > _DENSE_LABEL_LIMIT:
-        uniq, inv = np.unique(lm, return_inverse=True)
-        raise ValueError(f"{name}: label values up to {int(lm.max())} are too large; renumber them "
-                         f"(found {len(uniq)} distinct labels)")
     counts, bbox = label_stats(lm)
     present = np.nonzero(counts)[0]
     present = present[present > 0]
@@ -157,7 +155,7 @@ def gather(image: np.ndarray, regions: Regions, *, non_finite: str = "error", na
     np.cumsum(regions.count, out=offsets[1:])
     if len(regions) == 0:
         return np.zeros(0), offsets
-    values, bad = _backends.core().cpu.gather(image, lm, region_of, offsets)
+    values, bad = _backends.core().cpu.gather(image, lm, region_of, offsets, regions.label, regions.bbox)
     if np.any(bad >= 0):
         if non_finite == "drop":
             keep = np.isfinite(values)
