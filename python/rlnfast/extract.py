@@ -13,22 +13,39 @@ from .imagetypes import ImageTypeContext, ImageTypeData, prefix
 from .io import Volume, check_geometry, read_volume
 from .ops import firstorder as fo_op
 from .params import Params, load_params
-from .regions import Regions, find_regions
+from .regions import Regions, find_regions, pack
 
 
-def _firstorder_columns(itype: str, data: ImageTypeData, ctx: ImageTypeContext, features) -> tuple[dict, dict]:
-    s = ctx.settings
-    feats = fo_op.firstorder(
-        data.values, data.offsets, bin_width=s.get("binWidth", 25.0), bin_count=s.get("binCount"),
-        voxel_array_shift=s.get("voxelArrayShift", 0) or 0, voxel_volume=ctx.volume.voxel_volume,
-        value_dtype=data.value_dtype, backend=ctx.backend)
+def _firstorder_packed(itype: str, datas: list[ImageTypeData], ctxs: list[ImageTypeContext], features) -> list[dict]:
+    """First-order features of the regions of several cases in one kernel call per value dtype.
+
+    TotalEnergy is V_voxel * Energy with each case's own voxel volume (the same multiplication the kernel
+    does), so packing changes no value.
+    """
+    s = ctxs[0].settings
     names = features or fo_op.DEFAULT_FEATURES
     p = prefix(itype)
-    return {f"{p}firstorder_{f}": feats[:, fo_op.FEATURES.index(f)] for f in names}, {}
+    out: list[dict] = [{} for _ in datas]
+    groups: dict[str, list[int]] = {}
+    for i, d in enumerate(datas):
+        groups.setdefault(str(np.dtype(d.value_dtype or np.float64)), []).append(i)
+    e_col, te_col = fo_op.FEATURES.index("Energy"), fo_op.FEATURES.index("TotalEnergy")
+    for members in groups.values():
+        batch = pack([(datas[i].values, datas[i].offsets, np.zeros(len(datas[i].offsets) - 1)) for i in members])
+        feats = fo_op.firstorder(
+            batch.values, batch.offsets, bin_width=s.get("binWidth", 25.0), bin_count=s.get("binCount"),
+            voxel_array_shift=s.get("voxelArrayShift", 0) or 0, voxel_volume=1.0,
+            value_dtype=datas[members[0]].value_dtype, backend=ctxs[0].backend)
+        for j, i in enumerate(members):
+            rows = feats[batch.case == j]
+            rows[:, te_col] = ctxs[i].volume.voxel_volume * rows[:, e_col]
+            out[i] = {f"{p}firstorder_{f}": rows[:, fo_op.FEATURES.index(f)] for f in names}
+    return out
 
 
 # Feature classes computed per image type: fn(image_type, data, ctx, features) -> (columns, diagnostics).
-PER_IMAGE_TYPE_CLASSES: dict[str, Callable] = {"firstorder": _firstorder_columns}
+# firstorder is computed by _firstorder_packed (several cases per call) and listed here for completeness.
+PER_IMAGE_TYPE_CLASSES: dict[str, Callable] = {"firstorder": None}
 # Feature classes computed once per region whatever the image types, and those with both parts:
 # fn(regions, volume, settings, features, backend) -> (columns, diagnostics).
 PER_REGION_CLASSES: dict[str, Callable] = {}
@@ -93,38 +110,51 @@ def extract(image, labels, params=None, backend: str = "auto", *, spacing=None, 
 
 
 def extract_regions(img: Volume, regions: Regions, p: Params, backend: str) -> pd.DataFrame:
-    """The feature table of already-found regions (the core of :func:`extract`, used by the cohort runner)."""
-    n = len(regions)
-    columns: dict[str, np.ndarray] = {}
-    diag: dict[str, object] = {}
-    for itype, _ in p.image_types.items():
+    """The feature table of already-found regions of one image (see :func:`extract_many`)."""
+    return extract_many([(img, regions)], p, backend)[0]
+
+
+def extract_many(items, p: Params, backend: str) -> list[pd.DataFrame]:
+    """Feature tables of several (image Volume, Regions) pairs: the first-order kernel runs once per image
+    type for all their regions together (the cohort runner packs a chunk of cases this way)."""
+    per_case_cols: list[dict] = [{} for _ in items]
+    per_case_diag: list[dict] = [{} for _ in items]
+    for itype in p.image_types:
         if itype not in IMAGE_TYPE_REGISTRY:
             raise ValueError(f"imageType {itype!r} is not available in this build of rlnfast")
-        ctx = ImageTypeContext(img, regions, p.settings_for(itype), backend)
-        data = IMAGE_TYPE_REGISTRY[itype](ctx)
-        empty = np.diff(data.offsets) == 0
-        if empty.any():
-            # only possible after nonFinite: drop (find_regions refuses absent labels)
-            reasons = diag.setdefault("diagnostics_Reason", np.array([""] * n, dtype=object))
-            for i in np.nonzero(empty)[0]:
-                reasons[i] = "; ".join(r for r in (reasons[i], f"empty region: no finite voxels in {itype}") if r)
-        for k, v in data.diagnostics.items():
-            diag[f"diagnostics_{itype}_{k}"] = v
+        ctxs = [ImageTypeContext(img, regions, p.settings_for(itype), backend) for img, regions in items]
+        datas = [IMAGE_TYPE_REGISTRY[itype](ctx) for ctx in ctxs]
+        for (img, regions), data, diag in zip(items, datas, per_case_diag):
+            empty = np.diff(data.offsets) == 0
+            if empty.any():
+                # only possible after nonFinite: drop (find_regions refuses absent labels)
+                reasons = diag.setdefault("diagnostics_Reason", np.array([""] * len(regions), dtype=object))
+                for i in np.nonzero(empty)[0]:
+                    reasons[i] = "; ".join(r for r in (reasons[i], f"empty region: no finite voxels in {itype}") if r)
+            for k, v in data.diagnostics.items():
+                diag[f"diagnostics_{itype}_{k}"] = v
         for cls, feats in p.feature_classes.items():
+            if cls == "firstorder":
+                for cols, got in zip(per_case_cols, _firstorder_packed(itype, datas, ctxs, feats)):
+                    cols.update(got)
+                continue
             fn = PER_IMAGE_TYPE_CLASSES.get(cls)
             if fn is not None:
-                cols, d = fn(itype, data, ctx, feats)
-                columns.update(cols)
-                diag.update(d)
+                for data, ctx, cols, diag in zip(datas, ctxs, per_case_cols, per_case_diag):
+                    c, d = fn(itype, data, ctx, feats)
+                    cols.update(c)
+                    diag.update(d)
     for cls, feats in p.feature_classes.items():
         fn = PER_REGION_CLASSES.get(cls)
         if fn is not None:
-            cols, d = fn(regions, img, p, feats, backend)
-            columns.update(cols)
-            diag.update(d)
+            for (img, regions), cols, diag in zip(items, per_case_cols, per_case_diag):
+                c, d = fn(regions, img, p, feats, backend)
+                cols.update(c)
+                diag.update(d)
         elif cls not in PER_IMAGE_TYPE_CLASSES:
             raise ValueError(f"featureClass {cls!r} is not available in this build of rlnfast")
-    return _table(img, regions, p, backend, columns, diag)
+    return [_table(img, regions, p, backend, cols, diag)
+            for (img, regions), cols, diag in zip(items, per_case_cols, per_case_diag)]
 
 
 def _table(img, regions, p, backend, columns, diag) -> pd.DataFrame:
