@@ -53,8 +53,8 @@ PER_REGION_CLASSES: dict[str, Callable] = {}
 
 def load_inputs(image, labels, *, spacing=None, geometry_tolerance=None) -> tuple[Volume, Volume]:
     """Read image and label map (paths, SimpleITK images or arrays) and check that their geometry agrees."""
-    img = read_volume(image, spacing=spacing, name=_name(image, "image"))
-    lab = read_volume(labels, spacing=spacing, name=_name(labels, "label map"))
+    img = read_volume(image, spacing=spacing, name="image")
+    lab = read_volume(labels, spacing=spacing, name="label map")
     if not _is_file_or_sitk(labels):
         # a bare array label map lies on the image's grid
         lab = Volume(lab.array, img.spacing, img.origin, img.direction, lab.name)
@@ -66,14 +66,6 @@ def _is_file_or_sitk(x) -> bool:
     import os
 
     return isinstance(x, (str, os.PathLike, Volume)) or type(x).__module__.startswith("SimpleITK")
-
-
-def _name(x, what) -> str:
-    import os
-
-    if isinstance(x, (str, os.PathLike)):
-        return f"{what} {str(x)!r}"
-    return what
 
 
 def extract(image, labels, params=None, backend: str = "auto", *, spacing=None, **settings) -> pd.DataFrame:

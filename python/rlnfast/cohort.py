@@ -1,0 +1,454 @@
+"""Cohort runs: many cases in the pyradiomics batch convention, resumable, local or distributed.
+
+    rlnfast.cohort.run(batch, params, out_dir, executor=None, backend="auto")
+
+A batch is a CSV (or DataFrame) with columns ``Image`` and ``Mask``, optional ``Label``; every other
+column (``ID``, ...) is copied to the output first. Relative paths resolve from the CSV's folder.
+
+How a run never loses work: each finished case is written atomically under ``out_dir/cases`` (temporary
+file, then rename) with a sidecar holding the hash of the parameters and the identity (path, size,
+modification time) of its input files. A rerun skips cases whose sidecar matches, recomputes those whose
+parameters or inputs changed, and retries failed ones. A failing case (missing or corrupt file, geometry
+mismatch, ...) is recorded in ``errors.csv`` with the reason and the run goes on. The merged table is
+always assembled from the per-case files, in batch order, and written atomically, so an interrupted and
+resumed run produces the same bytes as an uninterrupted one.
+
+Throughput: a chunk of cases is one task; inside it a bounded thread pool reads and decodes the next
+files (gzip NIfTI decoding is the slow part) while the current case computes, and the first-order kernel
+runs once for the regions of all cases of a chunk. Memory is bounded by the chunk size and prefetch depth.
+Tasks go to any ``concurrent.futures.Executor``-like object: serial (default), a local process pool
+(``jobs``; one process per GPU with its own ``CUDA_VISIBLE_DEVICES`` on GPU backends) or Dask distributed
+(``client.get_executor()``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+import traceback
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .params import Params, load_params
+
+CASE_DIR = "cases"
+THROTTLE_ENV = "RLNFAST_THROTTLE_S"   # testing aid: sleep this long after each case
+
+
+# ---------------------------------------------------------------------------------------------- batch
+def read_batch(batch, base_dir=None) -> pd.DataFrame:
+    """The batch table with absolute ``Image``/``Mask`` paths (relative ones resolve from the CSV's folder)."""
+    if isinstance(batch, (str, os.PathLike)):
+        path = Path(batch)
+        if not path.exists():
+            raise FileNotFoundError(f"batch file {str(path)!r} does not exist")
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        base_dir = path.resolve().parent if base_dir is None else Path(base_dir)
+        where = f"batch file {str(path)!r}"
+    elif isinstance(batch, pd.DataFrame):
+        df = batch.copy()
+        base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
+        where = "batch table"
+    else:
+        raise ValueError(f"batch: expected a CSV path or a pandas DataFrame, got {type(batch).__name__}")
+    missing = [c for c in ("Image", "Mask") if c not in df.columns]
+    if missing:
+        raise ValueError(f"{where}: missing column(s) {missing} (pyradiomics batch convention: Image, Mask, "
+                         f"optional Label); found {list(df.columns)}")
+    if len(df) == 0:
+        raise ValueError(f"{where}: no cases")
+    for col in ("Image", "Mask"):
+        df[col] = [str(p) if os.path.isabs(str(p)) else str((base_dir / str(p)).resolve()) for p in df[col]]
+    if "Label" in df.columns:
+        bad = [v for v in df["Label"] if str(v).strip() not in ("",) and not str(v).strip().lstrip("-").isdigit()]
+        if bad:
+            raise ValueError(f"{where}: Label column must hold integers (or be empty), got {bad[:3]}")
+    return df.reset_index(drop=True)
+
+
+def _file_identity(path: str) -> list:
+    try:
+        st = os.stat(path)
+        return [path, st.st_size, st.st_mtime_ns]
+    except OSError:
+        return [path, None, None]
+
+
+def case_key(row: dict, params_hash: str) -> str:
+    """Hash of the parameters, rlnfast's version and the identity of the case's input files."""
+    ident = {"params": params_hash, "version": __version__, "image": _file_identity(row["Image"]),
+             "mask": _file_identity(row["Mask"]), "label": str(row.get("Label", "")).strip()}
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+
+
+def params_hash(p: Params) -> str:
+    from .extract import _jsonable
+
+    return hashlib.sha256(json.dumps(_jsonable(p.to_dict()), sort_keys=True, default=str).encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------- files
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_table(df: pd.DataFrame, path) -> Path:
+    """Write a table atomically: CSV, or Parquet when the path ends in .parquet."""
+    path = Path(path)
+    if path.suffix == ".parquet":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
+        os.close(fd)
+        try:
+            df.to_parquet(tmp, index=False)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    else:
+        atomic_write_text(path, df.to_csv(index=False, lineterminator="\n"))
+    return path
+
+
+def _case_paths(out_dir: Path, index: int) -> tuple[Path, Path, Path]:
+    d = out_dir / CASE_DIR
+    return d / f"{index:06d}.csv", d / f"{index:06d}.done.json", d / f"{index:06d}.error.json"
+
+
+def _is_done(out_dir: Path, index: int, key: str) -> bool:
+    table, done, _ = _case_paths(out_dir, index)
+    if not (table.exists() and done.exists()):
+        return False
+    try:
+        return json.loads(done.read_text()).get("key") == key
+    except (OSError, ValueError):
+        return False
+
+
+# ---------------------------------------------------------------------------------------------- work
+@dataclass
+class CaseTask:
+    index: int
+    row: dict
+    key: str
+
+
+def _load_case(task: CaseTask, p: Params):
+    """Read one case and find its regions (runs in the prefetch threads)."""
+    from .extract import load_inputs
+    from .regions import find_regions
+
+    row = task.row
+    img, lab = load_inputs(row["Image"], row["Mask"], geometry_tolerance=p.settings.get("geometryTolerance"))
+    label = str(row.get("Label", "")).strip()
+    labels = int(label) if label else p.settings.get("label")
+    regions = find_regions(lab.array, labels, connected_components=bool(p.settings.get("connectedComponents")),
+                           connectivity=int(p.settings.get("connectivity", 26)),
+                           min_voxels=int(p.settings.get("minimumComponentVoxels", 1)), name=lab.name)
+    return img, regions
+
+
+def _case_table(task: CaseTask, features: pd.DataFrame, id_columns) -> pd.DataFrame:
+    front = pd.DataFrame({c: [task.row[c]] * len(features) for c in id_columns})
+    return pd.concat([front, features.reset_index(drop=True)], axis=1)
+
+
+def run_chunk(tasks: list, params: dict, out_dir: str, backend: str = "auto", prefetch: int = 2,
+              id_columns=None, pack_size: int = 4, on_case=None) -> list[dict]:
+    """Compute and write a chunk of cases (one executor task). Returns one status dict per case.
+
+    A bounded thread pool reads and decodes up to ``prefetch`` cases ahead while the current group of
+    ``pack_size`` cases computes (their regions go through the first-order kernel together). At most
+    ``prefetch + pack_size`` cases are in memory at once, whatever the chunk's length.
+    """
+    from collections import deque
+
+    from . import _backends
+
+    p = load_params(params)
+    backend = _backends.resolve(backend)
+    out = Path(out_dir)
+    statuses: list[dict] = []
+
+    def report(st):
+        statuses.append(st)
+        if on_case is not None:
+            on_case(st)
+
+    with ThreadPoolExecutor(max_workers=max(1, prefetch)) as pool:
+        it = iter(tasks)
+        window: deque = deque()
+
+        def refill():
+            while len(window) < prefetch + pack_size:
+                t = next(it, None)
+                if t is None:
+                    return
+                window.append((t, pool.submit(_load_case, t, p)))
+
+        refill()
+        while window:
+            group = []
+            while window and len(group) < pack_size:
+                task, fut = window.popleft()
+                try:
+                    group.append((task, fut.result()))
+                except Exception as exc:  # a failing case never stops the run
+                    report(_record_error(out, task, exc))
+            refill()   # the next reads run while this group computes
+            for st in _compute_group(group, p, backend, out, id_columns or []):
+                report(st)
+    return statuses
+
+
+def _compute_group(group, p: Params, backend: str, out: Path, id_columns) -> list[dict]:
+    from .extract import extract_many
+
+    if not group:
+        return []
+    try:
+        tables = extract_many([item for _, item in group], p, backend)
+    except Exception:
+        tables = None
+    statuses = []
+    throttle = float(os.environ.get(THROTTLE_ENV, "0") or 0)
+    for k, (task, item) in enumerate(group):
+        try:
+            # one bad case must not sink the others: on a group failure each case runs alone
+            table = tables[k] if tables is not None else extract_many([item], p, backend)[0]
+        except Exception as exc:
+            statuses.append(_record_error(out, task, exc))
+            continue
+        statuses.append(_write_case(out, task, _case_table(task, table, id_columns), len(item[1])))
+        if throttle:
+            time.sleep(throttle)
+    return statuses
+
+
+def _write_case(out: Path, task: CaseTask, table: pd.DataFrame, n_regions: int) -> dict:
+    table_path, done_path, err_path = _case_paths(out, task.index)
+    write_table(table, table_path)
+    meta = {"key": task.key, "index": task.index, "regions": n_regions, "pid": os.getpid(),
+            "run": os.environ.get("RLNFAST_RUN_ID", ""), "finished": time.time()}
+    atomic_write_text(done_path, json.dumps(meta))   # the commit marker, written last
+    if err_path.exists():
+        err_path.unlink()
+    return {"index": task.index, "ok": True, "regions": n_regions}
+
+
+def _record_error(out: Path, task: CaseTask, exc: Exception) -> dict:
+    _, done_path, err_path = _case_paths(out, task.index)
+    if done_path.exists():
+        done_path.unlink()
+    reason = f"{type(exc).__name__}: {exc}"
+    atomic_write_text(err_path, json.dumps({"index": task.index, "key": task.key, "error": reason,
+                                            "traceback": traceback.format_exc(limit=5)}))
+    return {"index": task.index, "ok": False, "error": reason}
+
+
+# ---------------------------------------------------------------------------------------------- executors
+class SerialExecutor:
+    """Runs tasks in the calling process (the default engine)."""
+
+    def submit(self, fn, *args, **kwargs) -> Future:
+        f: Future = Future()
+        try:
+            f.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - the future carries it
+            f.set_exception(exc)
+        return f
+
+    def shutdown(self, wait=True):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
+
+
+def _gpu_initializer(counter, n_gpus):
+    with counter.get_lock():
+        gpu = counter.value % n_gpus
+        counter.value += 1
+    os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
+
+
+def local_executor(jobs: int, backend: str = "auto"):
+    """A process pool of ``jobs`` workers; on a GPU backend one worker per GPU, each pinned to its GPU
+    through CUDA_VISIBLE_DEVICES (set before the worker touches CUDA)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = mp.get_context("spawn")
+    if backend in ("cuda", "cupy"):
+        n_gpus = _count_gpus()
+        if n_gpus > 0:
+            counter = ctx.Value("i", 0)
+            return ProcessPoolExecutor(max_workers=min(jobs, n_gpus) if jobs else n_gpus, mp_context=ctx,
+                                       initializer=_gpu_initializer, initargs=(counter, n_gpus))
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+
+
+def _count_gpus() -> int:
+    vis = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if vis is not None:
+        return len([v for v in vis.split(",") if v.strip()])
+    try:
+        import subprocess
+
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
+        return len([l for l in out.stdout.splitlines() if l.startswith("GPU")])
+    except Exception:
+        return 0
+
+
+def dask_executor(address: str = "local", n_workers: int = 2, gpu: bool = False):
+    """A Dask distributed executor: ``address`` 'local' starts a LocalCluster on 127.0.0.1 only (processes),
+    otherwise connects to a scheduler. GPU tasks ask for resource GPU=1 so a worker declared with
+    ``--resources GPU=1`` runs one at a time. Returns (executor, client, cluster_or_None)."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise ImportError("Dask scale-out needs dask.distributed: pip install 'rlnfast[dask]'") from exc
+    cluster = None
+    if address == "local":
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address=None, resources={"GPU": 1} if gpu else None)
+        client = Client(cluster)
+    else:
+        client = Client(address)
+    ex = client.get_executor(resources={"GPU": 1}) if gpu else client.get_executor()
+    return ex, client, cluster
+
+
+# ---------------------------------------------------------------------------------------------- run
+@dataclass
+class RunResult:
+    table: pd.DataFrame
+    errors: pd.DataFrame
+    computed: int
+    skipped: int
+    failed: int
+    output: Path | None
+    out_dir: Path
+
+
+def run(batch, params=None, out_dir=None, executor=None, backend: str = "auto", *, output=None,
+        chunk_size: int = 8, prefetch: int = 2, pack_size: int = 4, max_in_flight: int | None = None,
+        progress: bool = True,
+        base_dir=None) -> RunResult:
+    """Run a batch: compute what is not done yet, then merge every case into one table.
+
+    Parameters
+    ----------
+    batch
+        CSV path or DataFrame (pyradiomics batch convention).
+    params
+        Parameter file, dict or Params (as :func:`rlnfast.extract`).
+    out_dir
+        Where per-case results, ``errors.csv`` and (by default) ``features.csv`` go.
+    executor
+        None (serial), any object with ``submit(fn, *args)`` returning futures
+        (``concurrent.futures`` pools, ``dask.distributed.Client.get_executor()``).
+    output
+        Path of the merged table (.csv or .parquet); default ``out_dir/features.csv``.
+    """
+    p = load_params(params)
+    df = read_batch(batch, base_dir)
+    if out_dir is None:
+        raise ValueError("out_dir: a folder for per-case results is required")
+    out = Path(out_dir)
+    (out / CASE_DIR).mkdir(parents=True, exist_ok=True)
+    ph = params_hash(p)
+    id_columns = [c for c in df.columns if c not in ("Image", "Mask", "Label")]
+    rows = df.to_dict("records")
+    tasks = [CaseTask(i, r, case_key(r, ph)) for i, r in enumerate(rows)]
+    todo = [t for t in tasks if not _is_done(out, t.index, t.key)]
+    skipped = len(tasks) - len(todo)
+    serial = executor is None or isinstance(executor, SerialExecutor)
+    executor = executor or SerialExecutor()
+    in_flight_cap = max_in_flight or max(2, 2 * int(getattr(executor, "_max_workers", 1) or 1))
+    # Serial: one chunk, so reading overlaps computing across the whole batch; pools: chunks per worker.
+    chunks = [todo] if serial and todo else [todo[i:i + chunk_size] for i in range(0, len(todo), chunk_size)]
+    counts = {"failed": 0, "computed": 0, "regions": 0}
+    bar = _progress(len(tasks), skipped, progress)
+
+    def count(st):
+        counts["computed" if st["ok"] else "failed"] += 1
+        counts["regions"] += st.get("regions", 0)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(regions=counts["regions"], failed=counts["failed"])
+
+    try:
+        params_dict = p.to_dict()
+        queue = list(chunks)
+        in_flight: list[Future] = []
+        while queue or in_flight:
+            while queue and len(in_flight) < in_flight_cap:
+                kwargs = {"on_case": count} if serial else {}
+                in_flight.append(executor.submit(run_chunk, queue.pop(0), params_dict, str(out), backend,
+                                                 prefetch, id_columns, pack_size, **kwargs))
+            statuses = in_flight.pop(0).result()
+            if not serial:
+                for st in statuses:
+                    count(st)
+    finally:
+        if bar is not None:
+            bar.close()
+    computed, failed = counts["computed"], counts["failed"]
+    table, errors = merge(out, tasks, id_columns)
+    write_table(errors, out / "errors.csv")
+    output = Path(output) if output else out / "features.csv"
+    write_table(table, output)
+    return RunResult(table, errors, computed, skipped, failed, output, out)
+
+
+def _progress(total, initial, enabled):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="case", desc="rlnfast extract", dynamic_ncols=True)
+
+
+def merge(out: Path, tasks: list, id_columns) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The merged feature table (batch order) and the error table, from the per-case files."""
+    frames, errors = [], []
+    for t in tasks:
+        table_path, done_path, err_path = _case_paths(out, t.index)
+        if _is_done(out, t.index, t.key):
+            frames.append(pd.read_csv(table_path, dtype={c: str for c in id_columns}, keep_default_na=False,
+                                      float_precision="round_trip",
+                                      na_values=["nan", "NaN"]))
+        else:
+            reason = "not computed"
+            if err_path.exists():
+                try:
+                    reason = json.loads(err_path.read_text())["error"]
+                except (OSError, ValueError, KeyError):
+                    pass
+            errors.append({"index": t.index, **{c: t.row[c] for c in id_columns}, "Image": t.row["Image"],
+                           "Mask": t.row["Mask"], "error": reason})
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=id_columns)
+    err = pd.DataFrame(errors, columns=["index", *id_columns, "Image", "Mask", "error"])
+    return table, err

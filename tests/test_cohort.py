@@ -1,0 +1,190 @@
+"""Cohort runs through the CLI: batch convention, resume after SIGKILL, errors.csv, Dask, Parquet."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+
+import rlnfast
+from rlnfast import cohort
+from rlnfast.cli import main as cli
+from rlnfast.synthetic import make_ct
+
+from conftest import data_path
+
+PARAMS = "setting:\n  binWidth: 25\n  voxelArrayShift: 0\n"
+
+
+def _totalseg_labelmap(tmp: Path) -> Path:
+    """The TotalSegmentator example's 58 organ masks as one multi-label map (label = mask index + 1)."""
+    folder = data_path("totalsegmentator_example", "masks_fast_825712c")
+    files = sorted(folder.glob("*.nii.gz"))
+    assert len(files) == 58
+    ref = sitk.ReadImage(str(files[0]))
+    lm = np.zeros(sitk.GetArrayFromImage(ref).shape, np.uint8)
+    for i, f in enumerate(files):
+        lm[sitk.GetArrayFromImage(sitk.ReadImage(str(f))) > 0] = i + 1
+    out = sitk.GetImageFromArray(lm)
+    out.CopyInformation(ref)
+    path = tmp / "totalseg_labels.nii.gz"
+    sitk.WriteImage(out, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def shared_batch(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("batch")
+    rows = [{"ID": c, "Image": str(data_path("pyradiomics", f"{c}_image.nrrd")),
+             "Mask": str(data_path("pyradiomics", f"{c}_label.nrrd")), "Label": "1"}
+            for c in ("brain1", "brain2", "breast1", "lung1", "lung2")]
+    rows.append({"ID": "prostate", "Image": str(data_path("pyradiomics", "prostate_phantom_subvolume.nrrd")),
+                 "Mask": str(data_path("pyradiomics", "prostate_phantom_subvolume-label.nrrd")), "Label": ""})
+    rows.append({"ID": "totalseg", "Image": str(data_path("totalsegmentator_example", "example_ct.nii.gz")),
+                 "Mask": str(_totalseg_labelmap(tmp)), "Label": ""})
+    pd.DataFrame(rows).to_csv(tmp / "batch.csv", index=False)
+    (tmp / "params.yaml").write_text(PARAMS)
+    return tmp
+
+
+def test_batch_equals_direct_extract(shared_batch, tmp_path):
+    out = tmp_path / "features.csv"
+    rc = cli(["extract", str(shared_batch / "batch.csv"), "-p", str(shared_batch / "params.yaml"), "-o", str(out),
+              "--quiet"])
+    assert rc == 0
+    table = pd.read_csv(out, float_precision="round_trip")
+    assert list(table.columns[:2]) == ["ID", "label"]
+    batch = pd.read_csv(shared_batch / "batch.csv", dtype=str, keep_default_na=False)
+    n_total = 0
+    for _, row in batch.iterrows():
+        settings = {"label": int(row["Label"])} if row["Label"] else {}
+        direct = rlnfast.extract(row["Image"], row["Mask"], str(shared_batch / "params.yaml"), **settings)
+        got = table[table.ID == row["ID"]].reset_index(drop=True)
+        assert len(got) == len(direct), row["ID"]
+        n_total += len(direct)
+        for col in [c for c in direct.columns if c.startswith("original_")]:
+            np.testing.assert_allclose(got[col].to_numpy(), direct[col].to_numpy(), rtol=0, err_msg=f"{row['ID']} {col}")
+    assert len(table) == n_total
+    assert (table.ID == "totalseg").sum() >= 50   # the organ label map: one row per organ present
+    assert set(table[table.ID == "prostate"].label) == {1, 7, 8, 9}
+
+
+def _synthetic_batch(folder: Path, n=8, size=(16, 40, 40)):
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(n):
+        ct = make_ct(size, (0.8, 0.8, 2.0), 3, seed=100 + i)
+        img, lab = ct.to_sitk()
+        sitk.WriteImage(img, str(folder / f"ct{i}.nii.gz"))
+        sitk.WriteImage(lab, str(folder / f"mask{i}.nii.gz"))
+        rows.append({"ID": f"case{i:02d}", "Image": f"ct{i}.nii.gz", "Mask": f"mask{i}.nii.gz"})
+    pd.DataFrame(rows).to_csv(folder / "batch.csv", index=False)
+    (folder / "params.yaml").write_text(PARAMS)
+    return folder / "batch.csv"
+
+
+def _run_cli(batch, out, out_dir, env_extra=None, **kw):
+    env = dict(os.environ, **(env_extra or {}))
+    cmd = [sys.executable, "-m", "rlnfast", "extract", str(batch), "-p", str(batch.parent / "params.yaml"), "-o",
+           str(out), "--out-dir", str(out_dir), "--quiet"]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+def test_kill_and_resume(tmp_path):
+    batch = _synthetic_batch(tmp_path / "data")
+    ref = tmp_path / "ref.csv"
+    assert _run_cli(batch, ref, tmp_path / "ref_cases").wait(120) == 0
+    out, cases = tmp_path / "features.csv", tmp_path / "cases_out"
+    proc = _run_cli(batch, out, cases, {cohort.THROTTLE_ENV: "0.5", "RLNFAST_RUN_ID": "first"})
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list((cases / "cases").glob("*.done.json"))) < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    first = {p.name: json.loads(p.read_text()) for p in (cases / "cases").glob("*.done.json")}
+    assert 3 <= len(first) < 8, f"kill came too late or too early: {len(first)} cases done"
+    assert not out.exists(), "the merged table must not exist after a killed run"
+    # every per-case table that exists is complete (atomic writes): it parses and has its regions
+    for name, meta in first.items():
+        t = pd.read_csv(cases / "cases" / name.replace(".done.json", ".csv"))
+        assert len(t) == meta["regions"]
+    assert _run_cli(batch, out, cases, {"RLNFAST_RUN_ID": "second"}).wait(120) == 0
+    after = {p.name: json.loads(p.read_text()) for p in (cases / "cases").glob("*.done.json")}
+    assert len(after) == 8
+    for name, meta in first.items():
+        assert after[name] == meta, f"{name} was computed twice"
+    assert sum(m["run"] == "second" for m in after.values()) == 8 - len(first)
+    assert out.read_bytes() == ref.read_bytes(), "resumed table differs from an uninterrupted run"
+    assert not list((cases / "cases").glob(".*.tmp")), "temporary files left behind"
+
+
+def test_errors_csv_and_run_goes_on(tmp_path):
+    batch = _synthetic_batch(tmp_path / "data", n=4)
+    (batch.parent / "corrupt.nii.gz").write_bytes(b"\x1f\x8b garbage")
+    df = pd.read_csv(batch)
+    df = pd.concat([df, pd.DataFrame([{"ID": "corrupt", "Image": "corrupt.nii.gz", "Mask": "mask0.nii.gz"},
+                                      {"ID": "nomask", "Image": "ct0.nii.gz", "Mask": "missing.nii.gz"}])])
+    df.to_csv(batch, index=False)
+    out = tmp_path / "f.csv"
+    rc = cli(["extract", str(batch), "-p", str(batch.parent / "params.yaml"), "-o", str(out), "--quiet"])
+    assert rc == 1
+    errors = pd.read_csv(tmp_path / "f_cases" / "errors.csv")
+    assert list(errors.ID) == ["corrupt", "nomask"]
+    assert "corrupt.nii.gz" in errors.error.iloc[0] and "missing.nii.gz" in errors.error.iloc[1]
+    table = pd.read_csv(out)
+    assert sorted(set(table.ID)) == [f"case{i:02d}" for i in range(4)]
+    # a rerun retries the failures (they fail again) and skips the rest
+    res = cohort.run(batch, batch.parent / "params.yaml", tmp_path / "f_cases", progress=False)
+    assert (res.computed, res.skipped, res.failed) == (0, 4, 2)
+
+
+def test_resume_recomputes_changed_params_and_inputs(tmp_path):
+    batch = _synthetic_batch(tmp_path / "data", n=3)
+    r1 = cohort.run(batch, {"setting": {"binWidth": 25}}, tmp_path / "o", progress=False)
+    assert (r1.computed, r1.skipped) == (3, 0)
+    r2 = cohort.run(batch, {"setting": {"binWidth": 10}}, tmp_path / "o", progress=False)
+    assert (r2.computed, r2.skipped) == (3, 0)
+    os.utime(batch.parent / "ct1.nii.gz", ns=(time.time_ns(), time.time_ns() + 10**9))
+    r3 = cohort.run(batch, {"setting": {"binWidth": 10}}, tmp_path / "o", progress=False)
+    assert (r3.computed, r3.skipped) == (1, 2)
+    assert not r3.table.equals(r1.table)
+
+
+def test_parquet_and_process_pool(tmp_path):
+    pytest.importorskip("pyarrow")
+    batch = _synthetic_batch(tmp_path / "data", n=4)
+    serial = cohort.run(batch, None, tmp_path / "s", progress=False)
+    with cohort.local_executor(2) as ex:
+        pooled = cohort.run(batch, None, tmp_path / "p", executor=ex, chunk_size=1, progress=False,
+                            output=tmp_path / "p.parquet")
+    back = pd.read_parquet(tmp_path / "p.parquet")
+    pd.testing.assert_frame_equal(back, pooled.table)
+    pd.testing.assert_frame_equal(pooled.table, serial.table)
+
+
+def test_dask_local_cluster_equals_serial(tmp_path):
+    pytest.importorskip("dask.distributed", reason="dask is a test dependency installed by .ci/run")
+    batch = _synthetic_batch(tmp_path / "data", n=4)
+    serial = tmp_path / "serial.csv"
+    assert cli(["extract", str(batch), "-o", str(serial), "--quiet"]) == 0
+    dask_out = tmp_path / "dask.csv"
+    assert cli(["extract", str(batch), "-o", str(dask_out), "--dask", "local", "--jobs", "2", "--chunk-size", "1",
+                "--quiet"]) == 0
+    assert dask_out.read_bytes() == serial.read_bytes()
+
+
+def test_bad_batch(tmp_path):
+    p = tmp_path / "b.csv"
+    p.write_text("ID,Image\na,x.nii.gz\n")
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['Mask'\]"):
+        cohort.run(p, None, tmp_path / "o", progress=False)
+    with pytest.raises(FileNotFoundError, match="nothere.csv"):
+        cohort.run(tmp_path / "nothere.csv", None, tmp_path / "o", progress=False)
