@@ -67,14 +67,14 @@ class RadiomicsFeatureExtractor:
 
     # ---- parameters (pyradiomics names)
     def loadParams(self, paramsFile):
-        p = load_params(paramsFile, allow_foreign=True)
-        self._apply(p, _raw(paramsFile))
+        if not os.path.exists(paramsFile):
+            raise FileNotFoundError(f"parameter file {str(paramsFile)!r} does not exist")
+        self._apply(_raw(paramsFile))
 
     def loadJSONParams(self, JSON_configuration):
-        p = load_params(JSON_configuration, allow_foreign=True)
-        self._apply(p, JSON_configuration)
+        self._apply(copy.deepcopy(JSON_configuration))
 
-    def _apply(self, p, raw):
+    def _apply(self, raw):
         raw = raw or {}
         settings = dict(raw.get("setting") or {})
         base = copy.deepcopy(self._pr._getDefaultSettings()) if self._pr is not None else {}
