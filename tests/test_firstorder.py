@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import SimpleITK as sitk
 
 import rlnfast
 from rlnfast.ops.firstorder import DEFAULT_FEATURES, FEATURE_DOCS, FEATURES, firstorder
@@ -90,6 +89,7 @@ def _random_label_map(rng, shape=(24, 40, 40), n_regions=60):
 
 
 def _pyradiomics_firstorder(image: np.ndarray, lm: np.ndarray, label: int, spacing, settings):
+    import SimpleITK as sitk
     from radiomics import firstorder as pr_firstorder
 
     img = sitk.GetImageFromArray(image)

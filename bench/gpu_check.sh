@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# One call on a lent GPU machine: build rlnfast for that GPU, run every cuda/cupy test and the GPU
+# benchmarks, print one summary. Needs CuPy, PyTorch, CMake, pybind11 and nvcc; no network, no SimpleITK
+# (tests that need it are skipped by selection). Usage (from the repository root):
+#   bash bench/gpu_check.sh            # OUT=<folder> to keep logs and JSON there
+# Later issues add their checks in the marked blocks below. Everything must finish within 8 minutes.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/rlnfast-gpu-check}
+mkdir -p "$OUT"
+PY=${PYTHON:-python3}
+export PYTHONUNBUFFERED=1
+declare -A STATUS
+
+ARCH=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d '. ')
+ARCH=${ARCH:-90}
+echo "== build for sm_${ARCH}"
+PYBIND11_DIR=$("$PY" -c "import pybind11; print(pybind11.get_cmake_dir())")
+if cmake -S . -B build-gpu -G Ninja -DRLNFAST_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$ARCH" \
+     -DPython_EXECUTABLE="$(command -v "$PY")" -Dpybind11_DIR="$PYBIND11_DIR" \
+     -DRLNFAST_INPLACE_DIR="$PWD/python/rlnfast" >"$OUT/build.log" 2>&1 \
+   && cmake --build build-gpu -j 16 >>"$OUT/build.log" 2>&1; then
+  STATUS[build]=ok
+else
+  STATUS[build]=FAILED; tail -40 "$OUT/build.log"
+fi
+export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
+"$PY" -m rlnfast info | tee "$OUT/info.txt"
+
+run_step() {  # name, command...
+  local name=$1; shift
+  echo "== $name"
+  if timeout 300 "$@" 2>&1 | tee "$OUT/$name.log"; then STATUS[$name]=ok; else STATUS[$name]=FAILED; fi
+}
+
+# ---- FIRSTORDER block: parity of cuda and cupy against the NumPy reference, device-array inputs, timings
+run_step firstorder_tests "$PY" -m pytest -q -p no:cacheprovider tests/test_firstorder.py -k "cuda or cupy" -rs
+run_step firstorder_bench "$PY" bench/bench_gpu.py
+# ---- end FIRSTORDER block
+
+# ---- DEM block (issue 3)
+# ---- end DEM block
+
+# ---- FRACTAL block (issue 4)
+# ---- end FRACTAL block
+
+cp bench/results/*.json "$OUT/" 2>/dev/null || true
+echo
+echo "== summary"
+for k in "${!STATUS[@]}"; do printf '%-24s %s\n' "$k" "${STATUS[$k]}"; done | sort
+grep -h -E "passed|failed" "$OUT"/*tests.log 2>/dev/null | tail -5
+for k in "${!STATUS[@]}"; do [ "${STATUS[$k]}" = ok ] || exit 1; done
