@@ -1,0 +1,429 @@
+"""rlnfast.stats against R's pROC 1.18 / rms 6.5 golden values, dcurves, and its own contracts.
+
+Golden values: ../shared/data/stats_golden (README there has the R script). Tolerances: DeLong AUC,
+variance, CIs and tests 1e-9; rms val.prob statistics 1e-6; net benefit vs dcurves.dca 1e-12.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import optimize, special
+
+from rlnfast import plots, report, stats
+
+GOLDEN_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stats_golden"
+DATASETS = ("dev", "val", "small", "inverse")
+TOL_DELONG = 1e-9
+TOL_RMS = 1e-6
+
+needs_golden = pytest.mark.skipif(not (GOLDEN_DIR / "golden_pROC_rms.json").is_file(),
+                                  reason=f"golden folder {GOLDEN_DIR} is absent (shared data not checked out)")
+
+
+@pytest.fixture(scope="module")
+def golden():
+    if not (GOLDEN_DIR / "golden_pROC_rms.json").is_file():
+        pytest.skip(f"golden folder {GOLDEN_DIR} is absent (shared data not checked out)")
+    return json.loads((GOLDEN_DIR / "golden_pROC_rms.json").read_text())
+
+
+def _data(name: str) -> pd.DataFrame:
+    return pd.read_csv(GOLDEN_DIR / f"{name}.csv")
+
+
+def _num(v):
+    """R's JSON: 'NA' -> nan, '-Inf'/'Inf' -> -inf/inf, lists element-wise."""
+    if isinstance(v, list):
+        return [_num(x) for x in v]
+    if isinstance(v, str):
+        return {"NA": math.nan, "Inf": math.inf, "-Inf": -math.inf}[v]
+    return float(v)
+
+
+# ------------------------------------------------------------------------------------------ golden
+
+@needs_golden
+@pytest.mark.parametrize("name", DATASETS)
+def test_delong_auc_variance_ci(golden, name):
+    d, g = _data(name), golden[name]
+    a = stats.delong_auc(d.y, d.pA)
+    assert a.auc == pytest.approx(g["auc_A"], abs=TOL_DELONG)
+    assert a.variance == pytest.approx(g["var_A"], abs=TOL_DELONG)
+    assert [a.ci_low, a.ci_high] == pytest.approx(g["ci_A"], abs=TOL_DELONG)
+    b = stats.delong_auc(d.y, d.pB)
+    assert b.auc == pytest.approx(g["auc_B"], abs=TOL_DELONG)
+    assert [b.ci_low, b.ci_high] == pytest.approx(g["ci_B"], abs=TOL_DELONG)
+
+
+@needs_golden
+@pytest.mark.parametrize("name", DATASETS)
+def test_paired_delong(golden, name):
+    d, g = _data(name), golden[name]
+    r = stats.delong_paired_test(d.y, d.pA, d.pB)
+    assert r.z == pytest.approx(g["paired_z"], abs=TOL_DELONG)
+    assert r.p == pytest.approx(g["paired_p"], abs=TOL_DELONG)
+    assert [r.ci_low, r.ci_high] == pytest.approx(g["paired_diff_ci"], abs=TOL_DELONG)
+    assert r.difference == pytest.approx(g["auc_A"] - g["auc_B"], abs=TOL_DELONG)
+
+
+@needs_golden
+def test_unpaired_delong(golden):
+    g = golden["unpaired_dev_vs_val_A"]
+    d1, d2 = _data("dev"), _data("val")
+    r = stats.delong_unpaired_test(d1.y, d1.pA, d2.y, d2.pA)
+    assert r.D == pytest.approx(g["D"], abs=TOL_DELONG)
+    assert r.df == pytest.approx(g["df"], abs=TOL_DELONG * 1e3)  # df ~ 268: 1e-9 relative
+    assert r.p == pytest.approx(g["p"], abs=TOL_DELONG)
+
+
+@needs_golden
+@pytest.mark.parametrize("name", DATASETS)
+def test_youden(golden, name):
+    d, g = _data(name), golden[name]["youden_A"]
+    r = stats.youden_threshold(d.y, d.pA)
+    assert r.n_best == g["n_best"]
+    exp = pd.DataFrame({k: np.atleast_1d(_num(g[k])) for k in ("threshold", "sensitivity", "specificity")})
+    got = r.tied.sort_values("threshold").reset_index(drop=True)
+    exp = exp.sort_values("threshold").reset_index(drop=True)
+    for col in ("threshold", "sensitivity", "specificity"):
+        assert got[col].to_numpy() == pytest.approx(exp[col].to_numpy(), abs=TOL_DELONG)
+    # tie rule: the chosen optimum is the tied one with the highest sensitivity
+    best = exp.loc[exp.sensitivity.idxmax()]
+    assert r.threshold == pytest.approx(best.threshold, abs=TOL_DELONG)
+    assert r.sensitivity == pytest.approx(best.sensitivity, abs=TOL_DELONG)
+    assert r.specificity == pytest.approx(best.specificity, abs=TOL_DELONG)
+    if r.n_best > 1:
+        alt = stats.youden_threshold(d.y, d.pA, tie="specificity")
+        assert alt.specificity == pytest.approx(exp.specificity.max(), abs=TOL_DELONG)
+
+
+@needs_golden
+@pytest.mark.parametrize("name", DATASETS)
+def test_val_prob(golden, name):
+    d, g = _data(name), golden[name]["valprob_A"]
+    got = stats.val_prob(d.y, d.pA)
+    assert set(got) == set(g), "every rms val.prob statistic has a value and vice versa"
+    for key, want in g.items():
+        want = _num(want)
+        if math.isnan(want):
+            assert math.isnan(got[key]), key
+        else:
+            assert got[key] == pytest.approx(want, abs=TOL_RMS), key
+
+
+@needs_golden
+def test_golden_completeness(golden):
+    """Every golden entry is one this file checks (a new golden value without a test fails here)."""
+    checked = {"auc_A", "ci_A", "var_A", "auc_B", "ci_B", "paired_z", "paired_p", "paired_diff_ci", "youden_A",
+               "valprob_A"}
+    for name in DATASETS:
+        assert set(golden[name]) == checked, name
+    assert set(golden) == set(DATASETS) | {"unpaired_dev_vs_val_A", "meta"}
+
+
+@needs_golden
+def test_calibration_summary_uses_rms_values(golden):
+    d, g = _data("dev"), golden["dev"]["valprob_A"]
+    c = stats.calibration_summary(d.y, d.pA)
+    assert c.summary["calibration_slope"] == pytest.approx(g["Slope"], abs=TOL_RMS)
+    assert c.summary["emax"] == pytest.approx(g["Emax"], abs=TOL_RMS)
+    assert c.summary["spiegelhalter_z"] == pytest.approx(g["S:z"], abs=TOL_RMS)
+    ybar = d.y.mean()
+    assert c.summary["brier_scaled"] == pytest.approx(1 - g["Brier"] / (ybar * (1 - ybar)), abs=TOL_RMS)
+
+
+# ------------------------------------------------------------------------------- independent checks
+
+def _rng_data(n=150, seed=3, ties=True):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.4).astype(int)
+    s = rng.normal(size=n) + 1.2 * y
+    if ties:
+        s = np.round(s, 1)
+    return y, s
+
+
+def test_delong_matches_bruteforce_definition():
+    y, s = _rng_data()
+    pos, neg = s[y == 1], s[y == 0]
+    psi = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+    v10, v01 = psi.mean(axis=1), psi.mean(axis=0)
+    var = v10.var(ddof=1) / pos.size + v01.var(ddof=1) / neg.size
+    r = stats.delong_auc(y, s)
+    assert r.auc == pytest.approx(psi.mean(), abs=1e-12)
+    assert r.variance == pytest.approx(var, abs=1e-12)
+    flipped = stats.delong_auc(y, s, direction=">")
+    assert flipped.auc == pytest.approx(1 - r.auc, abs=1e-12)
+    assert stats.delong_auc(y, -s, direction="auto").auc == pytest.approx(r.auc, abs=1e-12)
+
+
+def test_paired_identical_scores_gives_p_one():
+    y, s = _rng_data()
+    r = stats.delong_paired_test(y, s, s)
+    assert r.z == 0.0 and r.p == 1.0
+
+
+def test_bootstrap_reproducible_and_covers_delong():
+    y, s = _rng_data(200, seed=5)
+    a = stats.bootstrap_auc(y, s, n_boot=1000, seed=42)
+    b = stats.bootstrap_auc(y, s, n_boot=1000, seed=42)
+    c = stats.bootstrap_auc(y, s, n_boot=1000, seed=43)
+    assert np.array_equal(a.aucs, b.aucs) and (a.ci_low, a.ci_high) == (b.ci_low, b.ci_high)
+    assert not np.array_equal(a.aucs, c.aucs)
+    d = stats.delong_auc(y, s)
+    assert a.ci_low < d.auc < a.ci_high
+    assert abs(a.ci_low - d.ci_low) < 0.03 and abs(a.ci_high - d.ci_high) < 0.03
+    assert a.n_failed == 0
+
+
+def test_bootstrap_vectorised_auc_equals_resampled_auc():
+    y, s = _rng_data(60, seed=9)
+    W = stats.bootstrap_weights(y, 5, seed=1)
+    res = stats.bootstrap_auc(y, s, n_boot=5, seed=1)
+    for i in range(5):
+        idx = np.repeat(np.arange(y.size), W[i])
+        assert res.aucs[i] == pytest.approx(stats.delong_auc(y[idx], s[idx]).auc, abs=1e-12)
+
+
+def test_bootstrap_weights_stratified_and_clustered():
+    y, _ = _rng_data(90, seed=2)
+    W = stats.bootstrap_weights(y, 50, seed=0)
+    assert np.all(W[:, y == 1].sum(axis=1) == y.sum())
+    assert np.all(W[:, y == 0].sum(axis=1) == (y == 0).sum())
+    groups = np.arange(y.size) // 3
+    Wc = stats.bootstrap_weights(y, 50, groups=groups, seed=0)
+    for g in np.unique(groups):
+        block = Wc[:, groups == g]
+        assert np.all(block == block[:, :1]), "nodes of one patient share the patient's draw count"
+    has_pos = pd.Series(y).groupby(groups).max().to_numpy()
+    counts = Wc[:, ::3]  # one column per patient
+    assert np.all(counts[:, has_pos == 1].sum(axis=1) == has_pos.sum())
+    r = stats.bootstrap_auc(y, _rng_data(90, seed=2)[1], n_boot=300, groups=groups, seed=0)
+    assert r.clustered and np.isfinite(r.ci_low)
+
+
+def test_roc_band_contains_curve_mostly():
+    y, s = _rng_data(200, seed=11, ties=False)
+    band = stats.roc_confidence_band(y, s, n_boot=200, seed=0)
+    assert (band.tpr_low <= band.tpr_high + 1e-12).all()
+    assert band.tpr_high.iloc[-1] == pytest.approx(1.0)
+
+
+def test_threshold_metrics_and_wilson():
+    y = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
+    s = np.array([.9, .8, .7, .2, .6, .3, .2, .1, .1, .05])
+    t = stats.threshold_metrics(y, s, 0.5).set_index("measure")
+    assert t.loc["sensitivity", "estimate"] == 0.75 and t.loc["sensitivity", "total"] == 4
+    assert t.loc["specificity", "estimate"] == pytest.approx(5 / 6)
+    assert t.loc["PPV", "estimate"] == 0.75 and t.loc["NPV", "estimate"] == pytest.approx(5 / 6)
+    # Wilson by hand
+    k, n, z = 3, 4, 1.959963984540054
+    ph = k / n
+    centre = (ph + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(ph * (1 - ph) / n + z * z / (4 * n * n))
+    assert (t.loc["sensitivity", "ci_low"], t.loc["sensitivity", "ci_high"]) == pytest.approx((centre - half, centre + half))
+    # score equal to the threshold is called positive (pROC's >=)
+    assert stats.threshold_metrics(y, s, 0.2).set_index("measure").loc["sensitivity", "estimate"] == 1.0
+
+
+def test_calibration_in_the_large_solves_score_equation():
+    y, s = _rng_data(200, seed=4, ties=False)
+    p = special.expit(0.8 * s - 0.7)
+    a = stats.calibration_in_the_large(y, p)
+    lp = special.logit(p)
+    root = optimize.brentq(lambda t: np.sum(y - special.expit(t + lp)), -10, 10, xtol=1e-14)
+    assert a == pytest.approx(root, abs=1e-8)
+
+
+def test_hosmer_lemeshow_by_hand():
+    y, s = _rng_data(300, seed=6, ties=False)
+    p = special.expit(s - 0.5)
+    hl = stats.hosmer_lemeshow(y, p, 10)
+    g = pd.cut(p, np.quantile(p, np.linspace(0, 1, 11)), include_lowest=True, labels=False)
+    df = pd.DataFrame({"y": y, "p": p, "g": g}).groupby("g").agg(o=("y", "sum"), e=("p", "sum"), n=("y", "size"))
+    H = (((df.o - df.e) ** 2) / df.e + ((df.n - df.o - (df.n - df.e)) ** 2) / (df.n - df.e)).sum()
+    assert hl["statistic"] == pytest.approx(H, rel=1e-10)
+    assert hl["df"] == 8
+    bins = stats.calibration_bins(y, p, 10)
+    assert bins.n.sum() == y.size and len(bins) == 10
+    assert bins.events.to_numpy() == pytest.approx(df.o.to_numpy())
+
+
+# --------------------------------------------------------------------------------------- decision curve
+
+def test_net_benefit_equals_dcurves():
+    from dcurves import dca
+
+    y, s = _rng_data(180, seed=8, ties=True)
+    p = special.expit(s - 0.3)
+    p[:3] = [0.0, 1.0, 0.25]  # boundary risks and a threshold-equal risk
+    ours = stats.decision_curve(y, p)
+    assert len(ours) == 99 and ours.threshold.iloc[0] == 0.01 and ours.threshold.iloc[-1] == 0.99
+    ref = dca(data=pd.DataFrame({"cancer": y, "risk": p}), outcome="cancer", modelnames=["risk"],
+              thresholds=[i / 100 for i in range(1, 100)])
+    for name, col in (("risk", "net_benefit_model"), ("all", "net_benefit_all"), ("none", "net_benefit_none")):
+        want = ref[ref.model == name].net_benefit.to_numpy(dtype=float)
+        assert np.max(np.abs(ours[col].to_numpy() - want)) <= 1e-12, name
+    # and the textbook formula (treated when p >= t)
+    t = ours.threshold.to_numpy()
+    tp = ((p[None, :] >= t[:, None]) & (y[None, :] == 1)).sum(axis=1) / y.size
+    fp = ((p[None, :] >= t[:, None]) & (y[None, :] == 0)).sum(axis=1) / y.size
+    assert np.max(np.abs(ours.net_benefit_model.to_numpy() - (tp - fp * t / (1 - t)))) <= 1e-12
+    assert np.max(np.abs(ours.net_benefit_all.to_numpy() - (y.mean() - (1 - y.mean()) * t / (1 - t)))) <= 1e-12
+
+
+# ------------------------------------------------------------------------------------ table pipeline
+
+def _table(seed=0, n_pat=60):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n_pat):
+        for _ in range(int(rng.integers(1, 5))):
+            lin = rng.normal()
+            y = int(rng.random() < special.expit(2 * lin))
+            rows.append({"pid": f"P{i}", "y": y, "set": "training" if i < 36 else "validation",
+                         "good": lin + rng.normal(scale=0.5), "good_copy": 2 * lin + 1,
+                         "weak": rng.normal() + 0.3 * y, "const": 1.0, "empty": np.nan, "txt": "x"})
+    df = pd.DataFrame(rows)
+    df["good_copy"] = 2 * df["good"] + 1
+    return df
+
+
+def test_screening_keeps_unscreenable_features_with_reason():
+    df = _table()
+    tr = df[df.set == "training"]
+    scr = stats.screen_features(tr, ["good", "weak", "const", "empty", "txt"], "y").set_index("feature")
+    assert list(scr.index) == ["good", "weak", "const", "empty", "txt"]
+    assert "constant" in scr.at["const", "reason"]
+    assert "missing" in scr.at["empty", "reason"]
+    assert "non-numeric" in scr.at["txt", "reason"]
+    assert scr.at["good", "reason"] == "" and scr.at["good", "auc"] > 0.7 and scr.at["good", "direction"] == "<"
+    from scipy.stats import mannwhitneyu, ttest_ind
+    from statsmodels.stats.multitest import multipletests
+
+    x1, x0 = tr.loc[tr.y == 1, "weak"], tr.loc[tr.y == 0, "weak"]
+    assert scr.at["weak", "mwu_p"] == pytest.approx(mannwhitneyu(x1, x0).pvalue)
+    assert scr.at["weak", "welch_p"] == pytest.approx(ttest_ind(x1, x0, equal_var=False).pvalue)
+    q = multipletests(scr.loc[["good", "weak"], "mwu_p"], method="fdr_bh")[1]
+    assert scr.loc[["good", "weak"], "mwu_q"].to_numpy() == pytest.approx(q)
+    assert scr.at["weak", "sd_1"] == pytest.approx(np.std(x1, ddof=1))
+
+
+def test_selection_prunes_correlated_and_lasso_groups():
+    df = _table()
+    tr = df[df.set == "training"].reset_index(drop=True)
+    feats = ["good", "good_copy", "weak"]
+    scr = stats.screen_features(tr, feats, "y")
+    sel = stats.select_features(scr, tr, "y", p_max=None, auc_min=None, corr_max=0.9)
+    t = sel.table.set_index("feature")
+    assert sum(t.loc[["good", "good_copy"], "selected"]) == 1
+    pruned = "good_copy" if t.at["good", "selected"] else "good"
+    assert t.at[pruned, "pruned_by"] in ("good", "good_copy")
+    sel2 = stats.select_features(scr, tr, "y", p_max=None, auc_min=None, corr_max=None, lasso=True,
+                                 groups=tr.pid.to_numpy(), seed=0)
+    assert sel2.lasso is not None and "GroupKFold" in sel2.lasso.cv
+    assert len(sel2.lasso.path) == 20 and set(feats) <= set(sel2.lasso.path.columns)
+    assert all(sel2.lasso.coefficients[f] != 0 for f in sel2.selected)
+
+
+def test_analyze_freezes_training_threshold_and_model():
+    df = _table()
+    r = stats.analyze(df, "y", "set", "pid", features=["good", "weak", "const", "empty"], n_bootstrap=0)
+    y_tr, p_tr, _ = r.cohort_data("training")
+    assert r.threshold.threshold == stats.youden_threshold(y_tr, p_tr).threshold
+    yv, pv, _ = r.cohort_data("validation")
+    want = stats.threshold_metrics(yv, pv, r.threshold.threshold).set_index("measure")
+    got = r.performance[r.performance.cohort == "validation"].set_index("measure")
+    assert got.loc["sensitivity", "estimate"] == want.loc["sensitivity", "estimate"]
+    # validation outcomes do not influence the model or the threshold
+    df2 = df.copy()
+    df2.loc[df2.set == "validation", "y"] = 1 - df2.loc[df2.set == "validation", "y"]
+    r2 = stats.analyze(df2, "y", "set", "pid", features=["good", "weak", "const", "empty"], n_bootstrap=0)
+    assert r2.threshold.threshold == r.threshold.threshold
+    assert np.allclose(r2.model_table.coefficient, r.model_table.coefficient)
+    assert {"unpaired DeLong", "paired DeLong"} <= set(r.comparisons.test)
+
+
+def test_analyze_accepts_any_estimator():
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+
+    df = _table()
+    est = make_pipeline(SimpleImputer(), RandomForestClassifier(n_estimators=20, random_state=0))
+    r = stats.analyze(df, "y", "set", features=["good", "weak"], estimator=est, n_bootstrap=0)
+    assert r.predictions.risk.between(0, 1).all()
+    with pytest.raises(ValueError, match="predict_proba"):
+        stats.fit_model(df, ["good"], "y", estimator=_NoProba())
+
+
+class _NoProba:
+    def fit(self, X, y):
+        return self
+
+    def get_params(self, deep=True):
+        return {}
+
+    def set_params(self, **kw):
+        return self
+
+
+# ----------------------------------------------------------------------------------------- bad input
+
+def test_bad_input_errors_name_the_column():
+    df = _table()
+    with pytest.raises(ValueError, match=r"outcome column 'nope' not found"):
+        stats.analyze(df, "nope", "set")
+    with pytest.raises(ValueError, match=r"cohort column 'grp' not found"):
+        stats.analyze(df, "y", "grp")
+    with pytest.raises(ValueError, match=r"patient column 'who' not found"):
+        stats.analyze(df, "y", "set", "who")
+    bad = df.copy()
+    bad.loc[0, "y"] = 2
+    with pytest.raises(ValueError, match=r"outcome column 'y' must be 0/1; found values \[0.0, 1.0, 2.0\]"):
+        stats.analyze(bad, "y", "set")
+    one = df.copy()
+    one.loc[one.set == "validation", "y"] = 0
+    with pytest.raises(ValueError, match=r"cohort 'validation' .* has only outcome 0"):
+        stats.analyze(one, "y", "set")
+    lab = df.copy()
+    lab.loc[0, "set"] = "external"
+    with pytest.raises(ValueError, match=r"cohort column 'set' must hold only 'training' or 'validation'"):
+        stats.analyze(lab, "y", "set")
+    with pytest.raises(ValueError, match=r"feature column\(s\) \['missing'\] not found"):
+        stats.analyze(df, "y", "set", features=["good", "missing"])
+    with pytest.raises(ValueError, match="no feature could be screened"):
+        stats.analyze(df, "y", "set", features=["const", "empty", "txt"])
+    with pytest.raises(ValueError, match="only outcome 1"):
+        stats.delong_auc([1, 1, 1], [0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="missing"):
+        stats.check_binary([0, 1, np.nan])
+    with pytest.raises(ValueError, match="predicted probability must lie in"):
+        stats.val_prob([0, 1], [0.2, 1.5])
+
+
+# ------------------------------------------------------------------------------------------ docstrings
+
+@pytest.mark.parametrize("module", [stats, plots, report])
+def test_every_public_function_has_a_docstring(module):
+    missing = []
+    for name, obj in vars(module).items():
+        if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
+            continue
+        if inspect.isfunction(obj) or inspect.isclass(obj):
+            if not (obj.__doc__ or "").strip():
+                missing.append(name)
+            if inspect.isclass(obj):
+                for mname, m in vars(obj).items():
+                    if not mname.startswith("_") and (inspect.isfunction(m) or isinstance(m, property)):
+                        if not (m.__doc__ or "").strip():
+                            missing.append(f"{name}.{mname}")
+    assert not missing, f"public without docstring in {module.__name__}: {missing}"
+    for name in getattr(module, "__all__", []):
+        assert hasattr(module, name), f"{module.__name__}.__all__ names {name} which does not exist"
