@@ -234,6 +234,26 @@ def test_seg_eval_errors(tmp_path, capsys):
     assert "has no truth" in capsys.readouterr().err
 
 
+def test_shrink_plans_gives_a_valid_tiny_unet():
+    plans = {"configurations": {
+        "2d": {}, "3d_lowres": {},
+        "3d_fullres": {"patch_size": [80, 160, 160], "batch_size": 2, "architecture": {"arch_kwargs": {
+            "n_stages": 6, "features_per_stage": [32, 64, 128, 256, 320, 320], "kernel_sizes": [[1, 3, 3]] * 6,
+            "strides": [[1, 1, 1]] + [[2, 2, 2]] * 5, "n_conv_per_stage": [2] * 6,
+            "n_conv_per_stage_decoder": [2] * 5}}}}}
+    out = seg._shrink_plans(plans, {"patch_size": [8, 32, 32], "batch_size": 2, "features": [8, 16, 32]})
+    assert list(out["configurations"]) == ["3d_fullres"]
+    c = out["configurations"]["3d_fullres"]
+    a = c["architecture"]["arch_kwargs"]
+    assert c["patch_size"] == [8, 32, 32] and a["n_stages"] == 3 and a["features_per_stage"] == [8, 16, 32]
+    assert a["strides"] == [[1, 1, 1], [2, 2, 2], [1, 2, 2]]  # z stops halving below 8 voxels
+    assert len(a["kernel_sizes"]) == 3 and a["n_conv_per_stage"] == [1, 1, 1]
+    assert a["n_conv_per_stage_decoder"] == [1, 1]
+    # the patch divides evenly by the total downsampling on every axis
+    total = np.prod(np.asarray(a["strides"]), axis=0)
+    assert all(p % t == 0 for p, t in zip(c["patch_size"], total))
+
+
 # ---------------------------------------------------------------------------------------------- dataset writer
 
 @pytest.fixture(scope="module")
@@ -342,10 +362,16 @@ def test_import_predictions_folder(tmp_path):
     assert (tmp_path / "out" / "batch.csv").is_file() and (tmp_path / "out" / "nodes.csv").is_file()
     # the written batch is what `rlnfast extract` runs: one row per node, the node table's voxel counts
     feats, skipped = seg.extract_nodes(tmp_path / "out" / "batch.csv", backend="cpu", nodes=nodes)
-    assert skipped == ["pt2"]
+    assert list(skipped) == ["pt2"] and "zero nodes" in skipped["pt2"]
     assert len(feats) == len(nodes)
     np.testing.assert_array_equal(feats["diagnostics_Mask-original_VoxelNum"], nodes["voxels"])
     np.testing.assert_allclose(feats["volume_mm3"], nodes["volume_mm3"])
+    # the cohort runner gives the same table
+    f2, s2 = seg.extract_nodes(batch, backend="cpu", nodes=nodes, out_dir=tmp_path / "cohort")
+    assert s2 == skipped and f2["ID"].tolist() == feats["ID"].tolist()
+    cols = [c for c in feats.columns if "_firstorder_" in c]
+    np.testing.assert_allclose(f2[cols].to_numpy(float), feats[cols].to_numpy(float), rtol=1e-12)
+    assert f2["Image"].tolist() == feats["Image"].tolist()
 
 
 def test_import_predictions_label_by_name_and_csv(tmp_path):

@@ -19,9 +19,16 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    import sys
+
+    from rlnfast import BackendUnavailable
     from rlnfast.segmentation import seg_eval
 
-    res = seg_eval(args.pred, args.gt, label=args.label, connectivity=args.connectivity, backend=args.backend)
+    try:
+        res = seg_eval(args.pred, args.gt, label=args.label, connectivity=args.connectivity, backend=args.backend)
+    except BackendUnavailable as exc:
+        print(f"rlnfast seg-eval: error: {exc}", file=sys.stderr)
+        return 2
     print(res.text)
     if args.output:
         paths = res.write(args.output)

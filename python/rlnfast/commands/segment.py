@@ -67,10 +67,11 @@ def run(args) -> int:
     if args.extract is not None:
         from pathlib import Path
 
-        feats, skipped = seg.extract_nodes(batch, params=args.extract or None, backend=args.backend, nodes=nodes)
+        feats, skipped = seg.extract_nodes(batch, params=args.extract or None, backend=args.backend, nodes=nodes,
+                                           out_dir=Path(args.output) / "extract")
         out = Path(args.output) / "features.csv"
         feats.to_csv(out, index=False)
         print(f"features: {len(feats)} node row(s) x {feats.shape[1]} column(s) -> {out}")
-        for case in skipped:
-            print(f"  {case}: no features (zero nodes)")
+        for case, why in skipped.items():
+            print(f"  {case}: no features ({why})")
     return 0
