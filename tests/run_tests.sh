@@ -15,6 +15,10 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
     || echo "warning: could not install chromium; report rendering tests will fail" >&2
 fi
+# The segmentation extra (torch's CPU build is pinned in the same install, or pip pulls a CUDA build of GBs).
+if ! "$PY" -c "import nnunetv2, torch" 2>/dev/null; then
+  "$PY" -m pip install -q "torch==2.13.0" nnunetv2 || echo "warning: torch/nnunetv2 not installed; the nnU-Net test will skip" >&2
+fi
 # The package itself (builds rlnfast._core; the CUDA kernels too when nvcc is present, so a CUDA compile
 # error fails here) with the test extras.
 "$PY" -m pip install -q ".[test]"

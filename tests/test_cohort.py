@@ -188,3 +188,19 @@ def test_bad_batch(tmp_path):
         cohort.run(p, None, tmp_path / "o", progress=False)
     with pytest.raises(FileNotFoundError, match="nothere.csv"):
         cohort.run(tmp_path / "nothere.csv", None, tmp_path / "o", progress=False)
+
+
+def test_nan_features_survive_the_per_case_files(tmp_path):
+    """A NaN feature (RobustMAD of a 2-voxel region) stays a float NaN through the per-case files."""
+    lm = np.zeros((4, 6, 6), np.uint8)
+    lm[1, 1, 1:3] = 1
+    lm[2, 2:5, 2:5] = 2
+    img = sitk.GetImageFromArray(np.arange(lm.size, dtype=np.int16).reshape(lm.shape))
+    lab = sitk.GetImageFromArray(lm)
+    sitk.WriteImage(img, str(tmp_path / "ct.nrrd"))
+    sitk.WriteImage(lab, str(tmp_path / "m.nrrd"))
+    pd.DataFrame([{"ID": "NA", "Image": "ct.nrrd", "Mask": "m.nrrd"}]).to_csv(tmp_path / "b.csv", index=False)
+    res = cohort.run(tmp_path / "b.csv", None, tmp_path / "o", progress=False)
+    col = res.table["original_firstorder_RobustMeanAbsoluteDeviation"]
+    assert col.dtype == np.float64 and np.isnan(col.iloc[0]) and np.isfinite(col.iloc[1])
+    assert list(res.table.ID) == ["NA", "NA"], "an ID that looks like a missing value stays a string"

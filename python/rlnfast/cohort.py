@@ -109,8 +109,8 @@ def atomic_write_text(path: Path, text: str) -> None:
             os.unlink(tmp)
 
 
-def write_table(df: pd.DataFrame, path) -> Path:
-    """Write a table atomically: CSV, or Parquet when the path ends in .parquet."""
+def write_table(df: pd.DataFrame, path, na_rep: str = "") -> Path:
+    """Write a table atomically: CSV (missing values as ``na_rep``), or Parquet when the path ends in .parquet."""
     path = Path(path)
     if path.suffix == ".parquet":
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,7 +123,7 @@ def write_table(df: pd.DataFrame, path) -> Path:
             if os.path.exists(tmp):
                 os.unlink(tmp)
     else:
-        atomic_write_text(path, df.to_csv(index=False, lineterminator="\n"))
+        atomic_write_text(path, df.to_csv(index=False, lineterminator="\n", na_rep=na_rep))
     return path
 
 
@@ -244,7 +244,7 @@ def _compute_group(group, p: Params, backend: str, out: Path, id_columns) -> lis
 
 def _write_case(out: Path, task: CaseTask, table: pd.DataFrame, n_regions: int) -> dict:
     table_path, done_path, err_path = _case_paths(out, task.index)
-    write_table(table, table_path)
+    write_table(table, table_path, na_rep="NaN")   # explicit NaN: ID columns are read with no NA guessing
     meta = {"key": task.key, "index": task.index, "regions": n_regions, "pid": os.getpid(),
             "run": os.environ.get("RLNFAST_RUN_ID", ""), "finished": time.time()}
     atomic_write_text(done_path, json.dumps(meta))   # the commit marker, written last
