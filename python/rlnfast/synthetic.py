@@ -122,8 +122,8 @@ def make_cohort(out_dir, n_patients: int = 150, seed: int = 0, *, shape=(40, 96,
     """Write a seeded synthetic study cohort: one CT per patient with 1-4 node-like regions.
 
     Metastatic nodes differ from benign ones as the study reports, with realistic overlap: a more
-    heterogeneous texture (intensity pattern SD ~ lognormal around 16 HU vs 7 HU, so a more heterogeneous
-    elasticity map) and a more irregular outline (bump amplitude ~0.16 vs 0.06 of the radius).
+    heterogeneous texture (intensity pattern SD ~ lognormal around 14 HU vs 7 HU, so a more heterogeneous
+    elasticity map) and a more irregular outline (bump amplitude ~0.15 vs 0.06 of the radius).
 
     Writes ``<ID>_ct.nii.gz`` / ``<ID>_mask.nii.gz``, ``batch.csv`` (ID, patient, cohort, Image, Mask: the
     pyradiomics batch convention) and ``nodes.csv`` (ID, label, metastatic, cohort, patient). Returns
@@ -145,8 +145,8 @@ def make_cohort(out_dir, n_patients: int = 150, seed: int = 0, *, shape=(40, 96,
         pid = f"P{i + 1:04d}"
         n_nodes = int(rng.integers(1, 5))
         met = rng.random(n_nodes) < metastasis_rate
-        het = np.where(met, rng.lognormal(np.log(16.0), 0.45, n_nodes), rng.lognormal(np.log(7.0), 0.45, n_nodes))
-        irr = np.clip(np.where(met, rng.normal(0.16, 0.06, n_nodes), rng.normal(0.06, 0.04, n_nodes)), 0.0, 0.35)
+        het = np.where(met, rng.lognormal(np.log(14.0), 0.45, n_nodes), rng.lognormal(np.log(7.0), 0.45, n_nodes))
+        irr = np.clip(np.where(met, rng.normal(0.15, 0.06, n_nodes), rng.normal(0.06, 0.04, n_nodes)), 0.0, 0.35)
         ct = make_ct(shape=shape, spacing=spacing, n_nodes=n_nodes, seed=int(rng.integers(2**31)), noise=noise,
                      diameter_mm=(6.0, 16.0), heterogeneity=het, irregularity=irr)
         img, lab = ct.to_sitk()
