@@ -24,6 +24,7 @@ inline void check(const std::string& msg, const char* op) {
 // One registration function per op file; cuda is nullptr when the CUDA kernels were not compiled.
 void bind_regions(py::module_& cpu, py::module_* cuda);
 void bind_firstorder(py::module_& cpu, py::module_* cuda);
+void bind_dem(py::module_& cpu, py::module_* cuda);
 
 }  // namespace bind
 }  // namespace rlnfast

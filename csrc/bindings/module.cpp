@@ -58,6 +58,7 @@ PYBIND11_MODULE(_core, m) {
   cpu.def("num_threads", &cpu::num_threads, "OpenMP threads the CPU kernels use");
   bind::bind_regions(cpu, cuda_ptr);
   bind::bind_firstorder(cpu, cuda_ptr);
+  bind::bind_dem(cpu, cuda_ptr);
 
   m.def("build_info", []() {
     py::dict d;
