@@ -38,10 +38,18 @@ run_step firstorder_tests "$PY" -m pytest -q -p no:cacheprovider tests/test_firs
 run_step firstorder_bench "$PY" bench/bench_gpu.py
 # ---- end FIRSTORDER block
 
-# ---- DEM block (issue 3)
+# ---- DEM block (issue 3): cuda/cupy E and DEM against the NumPy reference (float32 kernels: 1e-5 of the
+# maximum DEM), region mode equal to the whole-volume map, then the benchmark (CUDA, CuPy, cupyx.scipy.ndimage,
+# device copy floor; SciPy checked once, not timed)
+run_step dem_tests "$PY" -m pytest -q -p no:cacheprovider tests/test_dem.py -k "cuda or cupy" -rs
+run_step dem_bench "$PY" bench/bench_dem.py --gpu --no-scipy-timing --repeat 3 --json "$OUT/bench_dem_gpu.json"
 # ---- end DEM block
 
-# ---- FRACTAL block (issue 4)
+# ---- FRACTAL block (issue 4): cuda/cupy box counts and DBC counts exactly equal to the NumPy reference
+# (analytic shapes, random label maps; dimensions to 1e-9), then the timings of all fractal features for the
+# 1000-region CT on cpu, cuda and cupy (the bench checks cuda/cupy counts equal to cpu before timing)
+run_step fractal_tests "$PY" -m pytest -q -p no:cacheprovider tests/test_fractal.py -k "cuda or cupy" -rs
+run_step fractal_bench "$PY" bench/bench_fractal.py --backends cpu,cuda,cupy --repeat 3 --json "$OUT/bench_fractal_gpu.json"
 # ---- end FRACTAL block
 
 cp bench/results/*.json "$OUT/" 2>/dev/null || true

@@ -16,16 +16,16 @@ from rlnfast.reference import dem as ref
 
 # DEM on the GPU runs float32 kernels: (rtol, atol relative to the volume's maximum DEM), as the issue says.
 DEM_TOLERANCE = dict(TOLERANCE, cuda=(0.0, 1e-5), cupy=(0.0, 1e-5))
-E_TOLERANCE = dict(TOLERANCE)   # E is computed in float64 on every backend
 SHAPE = (40, 48, 36)
 
 
 def ct_volume(seed=0, shape=SHAPE, dtype=np.int16):
     """A seeded CT-like volume: smooth soft-tissue/air/bone structure plus noise, over the whole HU range."""
-    from scipy import ndimage
-
     rng = np.random.default_rng(seed)
-    base = ndimage.gaussian_filter(rng.normal(0.0, 1.0, shape), 2.0)
+    base = rng.normal(0.0, 1.0, shape)
+    for axis in range(3):      # smooth with a moving average (NumPy only: GPU machines may lack SciPy)
+        for _ in range(2):
+            base = (np.roll(base, 1, axis) + base + np.roll(base, -1, axis)) / 3.0
     base = base / np.abs(base).max()
     hu = 40.0 + 900.0 * base + rng.normal(0.0, 30.0, shape)
     hu[rng.random(shape) < 0.01] = 2500.0          # bone specks
@@ -128,7 +128,7 @@ def test_elasticity_parameters(backend):
 
 
 def test_elasticity_whole_volume_geometry(backend):
-    import SimpleITK as sitk
+    sitk = pytest.importorskip("SimpleITK")
 
     ct = ct_volume(3, (6, 7, 8))
     img = sitk.GetImageFromArray(ct)
@@ -164,7 +164,8 @@ def test_linear_elasticity_gives_sigma_times_slope(backend, axis):
     sv = sigma / sp[axis]
     g, _ = ref.gaussian_kernels(sv)
     k = np.arange(-(len(g) // 2), len(g) // 2 + 1)
-    np.testing.assert_allclose(d[tuple(inner)], sigma * slope_mm * np.sum(k * k * g) / sv ** 2, rtol=1e-9)
+    exact_rtol = 1e-9 if backend in ("numpy", "cpu") else 1e-5    # float32 GPU kernels
+    np.testing.assert_allclose(d[tuple(inner)], sigma * slope_mm * np.sum(k * k * g) / sv ** 2, rtol=exact_rtol)
     # at the border 'nearest' flattens the ramp: the magnitude drops there
     edge = [slice(None)] * 3
     edge[axis] = 0
@@ -297,7 +298,7 @@ def test_region_mode_empty_region():
 # ---- bad input ----------------------------------------------------------------------------------------
 
 def test_bad_input(backend):
-    import SimpleITK as sitk
+    sitk = pytest.importorskip("SimpleITK")
 
     ct = ct_volume(14, (8, 9, 10))
     for s in (0, -1.0, float("nan"), float("inf")):
@@ -345,6 +346,7 @@ def test_nan_in_crop_is_an_error(backend):
 # ---- features on the maps -----------------------------------------------------------------------------
 
 def test_extract_three_image_types(backend):
+    pytest.importorskip("pandas")
     ct = ct_volume(16)
     lab = face_labels()
     lab[lab == 9] = 0    # a one-voxel region has a NaN-free but degenerate histogram; keep it simple
@@ -358,21 +360,17 @@ def test_extract_three_image_types(backend):
     assert df["diagnostics_DEM_sigma"].iloc[0] == 1.0
     assert df["diagnostics_Elasticity_gamma"].iloc[0] == 2.0
     regions = rg.find_regions(lab)
-    e_map = eop.elasticity(ct, backend="numpy")
+    e_map = eop.elasticity(ct, backend=backend)
     d_map = dop.dem(ct, spacing=spacing, backend=backend)
     vol = float(np.prod(spacing))
+    # the maps of the same backend, whole volume, gathered with the mask: region mode gives the same voxel
+    # values (bitwise), so the features agree to the first-order tolerance, float32 GPU maps included
     for prefix, m, bw in (("E_original_", e_map, 25.0), ("DEM_original_", d_map, 5.0)):
         v, o = rg.gather(m, regions)
         expected = fo.firstorder(v, o, bin_width=bw, voxel_volume=vol, backend="numpy")
         for j, f in enumerate(fo.FEATURES):
             if f in fo.DEFAULT_FEATURES:
-                tol = DEM_TOLERANCE[backend] if prefix == "DEM_original_" else E_TOLERANCE[backend]
-                got = df[f"{prefix}firstorder_{f}"].to_numpy()
-                if prefix == "DEM_original_" and backend in ("cuda", "cupy") and f in ("Entropy", "Uniformity"):
-                    continue   # float32 maps: a voxel can change bin; checked on the map values instead
-                np.testing.assert_allclose(got, expected[:, j], rtol=max(tol[0], 1e-9),
-                                           atol=tol[1] * np.nanmax(np.abs(expected[:, j])) + 1e-12,
-                                           err_msg=f"{prefix}{f} ({backend})")
+                assert_close(df[f"{prefix}firstorder_{f}"].to_numpy(), expected[:, j], backend, f"{prefix}{f}")
     # per-image-type binWidth: DEM with binWidth 5 differs from the general 25
     e25 = fo.firstorder(*rg.gather(d_map, regions), bin_width=25.0, backend="numpy")
     assert not np.allclose(df["DEM_original_firstorder_Entropy"], e25[:, fo.FEATURES.index("Entropy")])
