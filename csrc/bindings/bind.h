@@ -25,6 +25,7 @@ inline void check(const std::string& msg, const char* op) {
 void bind_regions(py::module_& cpu, py::module_* cuda);
 void bind_firstorder(py::module_& cpu, py::module_* cuda);
 void bind_dem(py::module_& cpu, py::module_* cuda);
+void bind_fractal(py::module_& cpu, py::module_* cuda);
 
 }  // namespace bind
 }  // namespace rlnfast

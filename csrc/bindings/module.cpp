@@ -59,6 +59,7 @@ PYBIND11_MODULE(_core, m) {
   bind::bind_regions(cpu, cuda_ptr);
   bind::bind_firstorder(cpu, cuda_ptr);
   bind::bind_dem(cpu, cuda_ptr);
+  bind::bind_fractal(cpu, cuda_ptr);
 
   m.def("build_info", []() {
     py::dict d;

@@ -1,0 +1,135 @@
+// Fractal box counting on the GPU: host crops in, tiles of voxels scattered into per-pair box scratch, then
+// one block per (region, size) pair reduces its boxes; kernels in common/fractal_kernel.cuh (shared with CuPy).
+#include <vector>
+
+#include "common/fractal_kernel.cuh"
+#include "common/ops.h"
+#include "cuda/check.cuh"
+
+namespace rlnfast {
+namespace cuda {
+
+namespace {
+
+// Device buffer freed on scope exit (also when a check throws).
+template <class T>
+struct DevBuf {
+  T* p = nullptr;
+  explicit DevBuf(size_t n) { RLNFAST_CUDA_CHECK(cudaMalloc(&p, sizeof(T) * (n > 0 ? n : 1))); }
+  ~DevBuf() { if (p) cudaFree(p); }
+  DevBuf(const DevBuf&) = delete;
+  DevBuf& operator=(const DevBuf&) = delete;
+  void upload(const T* h, size_t n, cudaStream_t s) {
+    if (n) RLNFAST_CUDA_CHECK(cudaMemcpyAsync(p, h, sizeof(T) * n, cudaMemcpyHostToDevice, s));
+  }
+  void download(T* h, size_t n, cudaStream_t s) const {
+    if (n) RLNFAST_CUDA_CHECK(cudaMemcpyAsync(h, p, sizeof(T) * n, cudaMemcpyDeviceToHost, s));
+  }
+};
+
+// The host-side plan shared by both ops: box offsets per pair and the voxel tiles.
+struct Plan {
+  std::vector<i64> box_off, tile_pair, tile_start;
+};
+
+Plan make_plan(const FractalCrops& c, const i64* region, const i64* size, i64 n_pairs) {
+  Plan pl;
+  pl.box_off.resize(n_pairs + 1);
+  pl.box_off[0] = 0;
+  for (i64 p = 0; p < n_pairs; ++p) {
+    const i64* d = c.dims + 3 * region[p];
+    i64 nb = 1;
+    for (int a = 0; a < 3; ++a) nb *= fr::grid_boxes(d[a], c.spacing[a], size[p]);
+    pl.box_off[p + 1] = pl.box_off[p] + nb;
+    const i64 nvox = d[0] * d[1] * d[2];
+    for (i64 s = 0; s < nvox; s += RLNFAST_FR_TILE) {
+      pl.tile_pair.push_back(p);
+      pl.tile_start.push_back(s);
+    }
+  }
+  return pl;
+}
+
+}  // namespace
+
+void fractal_boxes_host(const FractalBoxArgs& h) {
+  if (h.n_pairs == 0) return;
+  cudaStream_t st = static_cast<cudaStream_t>(h.stream);
+  const FractalCrops& c = h.crops;
+  const Plan pl = make_plan(c, h.pair_region, h.pair_size, h.n_pairs);
+  const i64 nvals = c.offsets[c.n_regions], nboxes = pl.box_off[h.n_pairs], nt = (i64)pl.tile_pair.size();
+  DevBuf<unsigned char> mask(nvals), fm(nboxes), fs(nboxes);
+  DevBuf<i64> offsets(c.n_regions + 1), dims(3 * c.n_regions), preg(h.n_pairs), psize(h.n_pairs),
+      boff(h.n_pairs + 1), tp(nt), ts(nt), o1(h.n_pairs), o2(h.n_pairs), o3(h.n_pairs);
+  DevBuf<int> mc(nboxes);
+  mask.upload(c.mask, nvals, st);
+  offsets.upload(c.offsets, c.n_regions + 1, st);
+  dims.upload(c.dims, 3 * c.n_regions, st);
+  preg.upload(h.pair_region, h.n_pairs, st);
+  psize.upload(h.pair_size, h.n_pairs, st);
+  boff.upload(pl.box_off.data(), h.n_pairs + 1, st);
+  tp.upload(pl.tile_pair.data(), nt, st);
+  ts.upload(pl.tile_start.data(), nt, st);
+  RLNFAST_CUDA_CHECK(cudaMemsetAsync(fm.p, 0, nboxes, st));
+  RLNFAST_CUDA_CHECK(cudaMemsetAsync(fs.p, 0, nboxes, st));
+  RLNFAST_CUDA_CHECK(cudaMemsetAsync(mc.p, 0, sizeof(int) * nboxes, st));
+  if (nt > 0) {
+    rlnfast_fractal_boxes_scatter<<<(unsigned)nt, RLNFAST_FR_BLOCK, 0, st>>>(
+        tp.p, ts.p, nt, mask.p, offsets.p, dims.p, c.spacing[0], c.spacing[1], c.spacing[2], preg.p, psize.p,
+        boff.p, fm.p, fs.p, mc.p);
+    RLNFAST_CUDA_CHECK_LAUNCH();
+  }
+  rlnfast_fractal_boxes_reduce<<<(unsigned)h.n_pairs, RLNFAST_FR_BLOCK, 0, st>>>(h.n_pairs, boff.p, fm.p, fs.p,
+                                                                                  mc.p, o1.p, o2.p, o3.p);
+  RLNFAST_CUDA_CHECK_LAUNCH();
+  o1.download(h.n_mask, h.n_pairs, st);
+  o2.download(h.n_surface, h.n_pairs, st);
+  o3.download(h.sum_m2, h.n_pairs, st);
+  RLNFAST_CUDA_CHECK(cudaStreamSynchronize(st));
+  for (i64 p = 0; p < h.n_pairs; ++p) h.n_grid[p] = pl.box_off[p + 1] - pl.box_off[p];
+}
+
+void fractal_dbc_host(const FractalDbcArgs& h) {
+  cudaStream_t st = static_cast<cudaStream_t>(h.stream);
+  const FractalCrops& c = h.crops;
+  if (c.n_regions == 0) return;
+  const Plan pl = make_plan(c, h.pair_region, h.pair_size, h.n_pairs);
+  const i64 nvals = c.offsets[c.n_regions], nboxes = pl.box_off[h.n_pairs], nt = (i64)pl.tile_pair.size();
+  DevBuf<unsigned char> mask(nvals);
+  DevBuf<double> values(nvals), vmin(c.n_regions), vmax(c.n_regions);
+  DevBuf<i64> offsets(c.n_regions + 1), dims(3 * c.n_regions), preg(h.n_pairs), psize(h.n_pairs),
+      boff(h.n_pairs + 1), tp(nt), ts(nt), out(h.n_pairs);
+  DevBuf<int> qmin(nboxes), qmax(nboxes);
+  mask.upload(c.mask, nvals, st);
+  values.upload(h.values, nvals, st);
+  offsets.upload(c.offsets, c.n_regions + 1, st);
+  dims.upload(c.dims, 3 * c.n_regions, st);
+  preg.upload(h.pair_region, h.n_pairs, st);
+  psize.upload(h.pair_size, h.n_pairs, st);
+  boff.upload(pl.box_off.data(), h.n_pairs + 1, st);
+  tp.upload(pl.tile_pair.data(), nt, st);
+  ts.upload(pl.tile_start.data(), nt, st);
+  RLNFAST_CUDA_CHECK(cudaMemsetAsync(qmin.p, 0x7f, sizeof(int) * nboxes, st));   // 0x7f7f7f7f: above any level
+  RLNFAST_CUDA_CHECK(cudaMemsetAsync(qmax.p, 0xff, sizeof(int) * nboxes, st));   // -1: empty box
+  rlnfast_fractal_minmax<<<(unsigned)c.n_regions, RLNFAST_FR_BLOCK, 0, st>>>(c.n_regions, mask.p, values.p,
+                                                                              offsets.p, vmin.p, vmax.p);
+  RLNFAST_CUDA_CHECK_LAUNCH();
+  if (nt > 0) {
+    rlnfast_fractal_dbc_scatter<<<(unsigned)nt, RLNFAST_FR_BLOCK, 0, st>>>(
+        tp.p, ts.p, nt, mask.p, values.p, offsets.p, dims.p, c.spacing[0], c.spacing[1], c.spacing[2], preg.p,
+        psize.p, boff.p, vmin.p, vmax.p, h.grey_levels, qmin.p, qmax.p);
+    RLNFAST_CUDA_CHECK_LAUNCH();
+  }
+  if (h.n_pairs > 0) {
+    rlnfast_fractal_dbc_reduce<<<(unsigned)h.n_pairs, RLNFAST_FR_BLOCK, 0, st>>>(h.n_pairs, boff.p, qmin.p, qmax.p,
+                                                                                  out.p);
+    RLNFAST_CUDA_CHECK_LAUNCH();
+  }
+  out.download(h.n_dbc, h.n_pairs, st);
+  vmin.download(h.vmin, c.n_regions, st);
+  vmax.download(h.vmax, c.n_regions, st);
+  RLNFAST_CUDA_CHECK(cudaStreamSynchronize(st));
+}
+
+}  // namespace cuda
+}  // namespace rlnfast

@@ -1,0 +1,83 @@
+"""The ``fractal`` feature class in :mod:`rlnfast.extract` (features.md, "Fractal features").
+
+Registers two parts:
+
+* region-only features (once per region, named ``original_fractal_<Feature>``): MaskFD, SurfaceFD,
+  Lacunarity, MaskFD_local_0..2, with diagnostics ``diagnostics_fractal_*`` (box sizes, counts, R^2 of each
+  fit, Lambda per size, and ``diagnostics_fractal_Reason`` whenever the features are NaN);
+* DBCFD per enabled image type (``original_fractal_DBCFD``, ``E_original_fractal_DBCFD``,
+  ``DEM_original_fractal_DBCFD``), with ``diagnostics_<ImageType>_fractal_DBCFD_*``.
+
+Settings: ``fractalMinBoxSize`` (mm; default the largest voxel spacing), ``fractalBoxSizes`` (mm list;
+overrides the doubling series), ``fractalGreyLevels`` (G, default 256). Formulas: ``rlnfast.ops.fractal``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import extract
+from .imagetypes import prefix
+from .ops import fractal as op
+
+_CACHE_ATTR = "_rlnfast_fractal_crops"
+
+
+def _settings(s: dict):
+    mbs = s.get("fractalMinBoxSize")
+    bs = s.get("fractalBoxSizes")
+    g = s.get("fractalGreyLevels", 256)
+    if mbs is not None and (isinstance(mbs, bool) or not isinstance(mbs, (int, float)) or not mbs > 0):
+        raise ValueError(f"fractalMinBoxSize={mbs!r}: expected a box size > 0 in mm")
+    if bs is not None:
+        if not isinstance(bs, (list, tuple)) or not bs or any(
+                isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 for v in bs):
+            raise ValueError(f"fractalBoxSizes={bs!r}: expected a non-empty list of box sizes > 0 in mm")
+    return mbs, bs, op._grey_levels(g if g is not None else 256)
+
+
+def region_crops(regions, spacing_zyx) -> op.Crops:
+    """The regions' bounding-box mask crops (computed once per Regions object and spacing)."""
+    key = tuple(float(s) for s in spacing_zyx)
+    cached = regions.__dict__.get(_CACHE_ATTR)
+    if cached is not None and cached[0] == key and cached[1] is regions.label_map:
+        return cached[2]
+    crops = op.crops_from_label_map(regions.label_map, regions.label, regions.bbox, spacing_zyx)
+    regions.__dict__[_CACHE_ATTR] = (key, regions.label_map, crops)
+    return crops
+
+
+def _wanted(features, names):
+    return [f for f in names if features is None or f in features]
+
+
+def region_columns(regions, volume, params, features, backend):
+    """PER_REGION_CLASSES['fractal']: region-only features and their diagnostics."""
+    want = _wanted(features, op.REGION_FEATURES)
+    if not want:
+        return {}, {}
+    mbs, bs, _ = _settings(params.settings)
+    crops = region_crops(regions, volume.spacing_zyx)
+    res = op.region_features(crops, min_box_size=mbs, box_sizes=bs, backend=backend)
+    cols = {f"original_fractal_{f}": res.features[f] for f in want}
+    return cols, res.diagnostics("diagnostics_fractal_")
+
+
+def dbc_columns(image_type, data, ctx, features):
+    """PER_IMAGE_TYPE_CLASSES['fractal']: DBCFD of one image type."""
+    if not _wanted(features, op.IMAGE_FEATURES):
+        return {}, {}
+    mbs, bs, g = _settings(ctx.settings)
+    crops = region_crops(ctx.regions, ctx.volume.spacing_zyx)
+    name = f"{prefix(image_type)}fractal_DBCFD"
+    dpre = f"diagnostics_{image_type}_fractal_"
+    n = len(crops)
+    if data.crop is None:
+        return ({name: np.full(n, np.nan)},
+                {f"{dpre}Reason": [f"image type {image_type} provides no bounding-box crops for DBC"] * n})
+    values = op.pack_values(crops, data.crop)
+    res = op.dbc_features(crops, values, min_box_size=mbs, box_sizes=bs, grey_levels=g, backend=ctx.backend)
+    return {name: res.features["DBCFD"]}, res.diagnostics(dpre)
+
+
+extract.PER_REGION_CLASSES["fractal"] = region_columns
+extract.PER_IMAGE_TYPE_CLASSES["fractal"] = dbc_columns
