@@ -50,7 +50,8 @@ PYBIND11_MODULE(_core, m) {
   py::module_ cpu = m.def_submodule("cpu", "C++ CPU kernels (OpenMP)");
   py::module_* cuda_ptr = nullptr;
 #ifdef RLNFAST_WITH_CUDA
-  static py::module_ cuda_mod = m.def_submodule("cuda", "CUDA kernels; pointers are device pointers");
+  // Not static: a static py::object would be released after the interpreter is gone (segfault at exit).
+  py::module_ cuda_mod = m.def_submodule("cuda", "CUDA kernels; pointers are device pointers");
   cuda_ptr = &cuda_mod;
   cuda_mod.def("device_summary", &cuda::device_summary,
                "Name of the current CUDA device, or '' when none is usable (touches the driver: call lazily)");
