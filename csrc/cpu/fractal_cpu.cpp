@@ -110,6 +110,7 @@ namespace {
 // cell per voxel, even when the boxes are much smaller than the voxels).
 struct AxisTables {
   std::vector<i64> lo[3], hi[3], rank[3], rank_start[3];   // rank_start[a][k]: first voxel of rank k
+  std::vector<i64> cval[3];                               // cval[a][k]: centre box index of rank k
   i64 g[3], distinct[3];
   void build(const i64* dims, const i64* D, i64 S) {
     for (int a = 0; a < 3; ++a) {
@@ -118,12 +119,13 @@ struct AxisTables {
       hi[a].resize(n);
       rank[a].resize(n);
       rank_start[a].clear();
+      cval[a].clear();
       i64 prev = -1, k = -1;
       for (i64 i = 0; i < n; ++i) {
         lo[a][i] = fr::box_lo(i, D[a], S);
         hi[a][i] = fr::box_hi(i, D[a], S);
         const i64 c = fr::box_centre(i, D[a], S);
-        if (c != prev) { ++k; prev = c; rank_start[a].push_back(i); }
+        if (c != prev) { ++k; prev = c; rank_start[a].push_back(i); cval[a].push_back(c); }
         rank[a][i] = k;
       }
       rank_start[a].push_back(n);
@@ -191,14 +193,54 @@ void boundary_of(const uint8_t* m, i64 nz, i64 ny, i64 nx, uint8_t* b) {
     }
 }
 
+// Nested sizes: with S' = 2 S the centre box of a voxel is floor(c / 2) of its box at S (the grid is
+// anchored at 0), so the compact centre grid at S' is a coarsening of the one at S and per-box sums and
+// extremes at S' follow from those at S without visiting the voxels again. map[k]: rank at S' of rank k at
+// S; next: the centre boxes at S' (the distinct c / 2, still ascending).
+void coarsen(const std::vector<i64>& cval, std::vector<i64>& map, std::vector<i64>& next) {
+  map.resize(cval.size());
+  next.clear();
+  for (size_t j = 0; j < cval.size(); ++j) {
+    const i64 v = cval[j] >> 1;
+    if (next.empty() || next.back() != v) next.push_back(v);
+    map[j] = (i64)next.size() - 1;
+  }
+}
+
+// Compact centre grid of one size: the distinct centre boxes per axis.
+struct CentreGrid {
+  std::vector<i64> cval[3];
+  i64 size() const { return (i64)(cval[0].size() * cval[1].size() * cval[2].size()); }
+};
+
+// The grid of size 2S from the grid of size S (maps: per axis, rank at S -> rank at 2S).
+void coarsen_grid(const CentreGrid& from, CentreGrid& to, std::vector<i64>* maps) {
+  for (int a = 0; a < 3; ++a) coarsen(from.cval[a], maps[a], to.cval[a]);
+}
+
+// Calls f(cell at S, its cell at 2S) for every cell of `from`.
+template <class F>
+void for_each_coarse(const CentreGrid& from, const CentreGrid& to, const std::vector<i64>* maps, F&& f) {
+  const i64 Fy = (i64)from.cval[1].size(), Fx = (i64)from.cval[2].size();
+  const i64 Ty = (i64)to.cval[1].size(), Tx = (i64)to.cval[2].size();
+  for (i64 iz = 0; iz < (i64)from.cval[0].size(); ++iz)
+    for (i64 iy = 0; iy < Fy; ++iy) {
+      const i64 fb = (iz * Fy + iy) * Fx, tb = (maps[0][iz] * Ty + maps[1][iy]) * Tx;
+      for (i64 ix = 0; ix < Fx; ++ix) f(fb + ix, tb + maps[2][ix]);
+    }
+}
+
 struct Scratch {
   AxisTables t;
   std::vector<Run> mruns, bruns;
   std::vector<uint64_t> rows, plane, final_;
   std::vector<uint8_t> row_any;
   std::vector<int32_t> mc;
-  std::vector<double> gmin, gmax, gv;
+  std::vector<double> gmin, gmax, gv, gmin2, gmax2;
   std::vector<uint8_t> boundary;
+  std::vector<int32_t> mc2;
+  std::vector<i64> maps[3], order;
+  CentreGrid grid, grid2;
 };
 
 // Scratch kept per thread across calls (fresh multi-megabyte buffers would cost page faults every call);
@@ -207,6 +249,8 @@ Scratch& thread_scratch() {
   static thread_local Scratch s;
   return s;
 }
+
+
 
 // Boxes hit by the union of the cuboids of the voxels flagged in `m`, separably: a box (bz, by, bx) is hit
 // iff some flagged voxel's box ranges contain bz, by and bx. Rows (x) become bitsets over bx (consecutive
@@ -244,23 +288,33 @@ i64 count_hit(const std::vector<Run>& runs, const i64* d, Scratch& s) {
   return n;
 }
 
-void boxes_pair(const FractalBoxArgs& a, i64 p, Scratch& s) {
+void boxes_pair(const FractalBoxArgs& a, i64 p, bool nested, Scratch& s) {
   const FractalCrops& c = a.crops;
   const i64 r = a.pair_region[p], S = a.pair_size[p];
   const i64* d = c.dims + 3 * r;
   s.t.build(d, c.spacing, S);
   a.n_mask[p] = count_hit(s.mruns, d, s);
   a.n_surface[p] = count_hit(s.bruns, d, s);
-  // M on the compact grid of centre boxes (empty grid boxes add 0 to sum M^2); a run adds to each
-  // centre-box rank it overlaps the number of its voxels with that rank
-  const i64 Dy = s.t.distinct[1], Dx = s.t.distinct[2];
-  s.mc.assign(s.t.distinct[0] * Dy * Dx, 0);
-  const i64 *rz = s.t.rank[0].data(), *ry = s.t.rank[1].data(), *rx = s.t.rank[2].data();
-  const i64* xs = s.t.rank_start[2].data();
-  for (const Run& u : s.mruns) {
-    int32_t* M = s.mc.data() + (rz[u.z] * Dy + ry[u.y]) * Dx;
-    for (i64 k = rx[u.first]; k <= rx[u.last]; ++k)
-      M[k] += (int32_t)(std::min(u.last, xs[k + 1] - 1) - std::max(u.first, xs[k]) + 1);
+  // M on the compact grid of centre boxes (empty grid boxes add 0 to sum M^2): summed from the previous
+  // size when this one is its double, else a run adds to each centre-box rank it overlaps the number of
+  // its voxels with that rank
+  if (nested) {
+    coarsen_grid(s.grid, s.grid2, s.maps);
+    s.mc2.assign(s.grid2.size(), 0);
+    for_each_coarse(s.grid, s.grid2, s.maps, [&](i64 f, i64 t) { s.mc2[t] += s.mc[f]; });
+    std::swap(s.mc, s.mc2);
+    std::swap(s.grid, s.grid2);
+  } else {
+    const i64 Dy = s.t.distinct[1], Dx = s.t.distinct[2];
+    s.mc.assign(s.t.distinct[0] * Dy * Dx, 0);
+    const i64 *rz = s.t.rank[0].data(), *ry = s.t.rank[1].data(), *rx = s.t.rank[2].data();
+    const i64* xs = s.t.rank_start[2].data();
+    for (const Run& u : s.mruns) {
+      int32_t* M = s.mc.data() + (rz[u.z] * Dy + ry[u.y]) * Dx;
+      for (i64 k = rx[u.first]; k <= rx[u.last]; ++k)
+        M[k] += (int32_t)(std::min(u.last, xs[k + 1] - 1) - std::max(u.first, xs[k]) + 1);
+    }
+    for (int ax = 0; ax < 3; ++ax) s.grid.cval[ax] = s.t.cval[ax];
   }
   i64 m2 = 0;
   for (int32_t v : s.mc) m2 += (i64)v * (i64)v;
@@ -288,6 +342,12 @@ struct PairsByRegion {
   }
 };
 
+// The pairs of region r, ascending box size, in s.order.
+void sorted_pairs(const PairsByRegion& pr, const i64* size, i64 r, std::vector<i64>& order) {
+  order.assign(pr.pairs.begin() + pr.start[r], pr.pairs.begin() + pr.start[r + 1]);
+  std::sort(order.begin(), order.end(), [&](i64 x, i64 y) { return size[x] < size[y]; });
+}
+
 }  // namespace
 
 void fractal_boxes(const FractalBoxArgs& a) {
@@ -308,7 +368,9 @@ void fractal_boxes(const FractalBoxArgs& a) {
       boundary_of(m, nz, ny, nx, boundary.data());
       find_runs(m, nz, ny, nx, s.mruns);
       find_runs(boundary.data(), nz, ny, nx, s.bruns);
-      for (i64 j = pr.start[r]; j < pr.start[r + 1]; ++j) boxes_pair(a, pr.pairs[j], s);
+      sorted_pairs(pr, a.pair_size, r, s.order);
+      for (size_t j = 0; j < s.order.size(); ++j)
+        boxes_pair(a, s.order[j], j > 0 && a.pair_size[s.order[j]] == 2 * a.pair_size[s.order[j - 1]], s);
     }
   }
 }
@@ -338,29 +400,44 @@ void fractal_dbc(const FractalDbcArgs& a) {
       gv.resize(nv);
       for (i64 i = 0; i < nv; ++i) gv[i] = m[i] ? fr::grey(v[i], lo, hi, a.grey_levels) : 0.0;
       const i64 L = fr::extent_max(nz, ny, nx, c.spacing[0], c.spacing[1], c.spacing[2]);
-      for (i64 q = pr.start[r]; q < pr.start[r + 1]; ++q) {
-        const i64 p = pr.pairs[q], S = a.pair_size[p];
-        s.t.build(c.dims + 3 * r, c.spacing, S);
-        const i64 Dy = s.t.distinct[1], Dx = s.t.distinct[2];
-        const i64 nb = s.t.distinct[0] * Dy * Dx;
+      sorted_pairs(pr, a.pair_size, r, s.order);
+      for (size_t q = 0; q < s.order.size(); ++q) {
+        const i64 p = s.order[q], S = a.pair_size[p];
         // Extremes of g per box: floor(g / h) is monotone in g, so the box's level span is
         // floor(gmax / h) - floor(gmin / h), the same as over the voxels' levels.
-        s.gmin.assign(nb, HUGE_VAL);
-        s.gmax.assign(nb, -1.0);
-        const i64 *rz = s.t.rank[0].data(), *ry = s.t.rank[1].data(), *rx = s.t.rank[2].data();
-        for (i64 z = 0; z < nz; ++z)
-          for (i64 y = 0; y < ny; ++y) {
-            const i64 row = (z * ny + y) * nx, base = (rz[z] * Dy + ry[y]) * Dx;
-            double* bl = s.gmin.data() + base;
-            double* bh = s.gmax.data() + base;
-            for (i64 x = 0; x < nx; ++x) {
-              if (!m[row + x]) continue;
-              const double g = gv[row + x];
-              const i64 b = rx[x];
-              bl[b] = std::min(bl[b], g);   // branchless minsd / maxsd
-              bh[b] = std::max(bh[b], g);
+        if (q > 0 && S == 2 * a.pair_size[s.order[q - 1]]) {   // from the previous size's boxes
+          coarsen_grid(s.grid, s.grid2, s.maps);
+          s.gmin2.assign(s.grid2.size(), HUGE_VAL);
+          s.gmax2.assign(s.grid2.size(), -1.0);
+          for_each_coarse(s.grid, s.grid2, s.maps, [&](i64 f, i64 t) {
+            s.gmin2[t] = std::min(s.gmin2[t], s.gmin[f]);
+            s.gmax2[t] = std::max(s.gmax2[t], s.gmax[f]);
+          });
+          std::swap(s.gmin, s.gmin2);
+          std::swap(s.gmax, s.gmax2);
+          std::swap(s.grid, s.grid2);
+        } else {
+          s.t.build(c.dims + 3 * r, c.spacing, S);
+          const i64 Dy = s.t.distinct[1], Dx = s.t.distinct[2];
+          s.gmin.assign(s.t.distinct[0] * Dy * Dx, HUGE_VAL);
+          s.gmax.assign(s.t.distinct[0] * Dy * Dx, -1.0);
+          const i64 *rz = s.t.rank[0].data(), *ry = s.t.rank[1].data(), *rx = s.t.rank[2].data();
+          for (i64 z = 0; z < nz; ++z)
+            for (i64 y = 0; y < ny; ++y) {
+              const i64 row = (z * ny + y) * nx, base = (rz[z] * Dy + ry[y]) * Dx;
+              double* bl = s.gmin.data() + base;
+              double* bh = s.gmax.data() + base;
+              for (i64 x = 0; x < nx; ++x) {
+                if (!m[row + x]) continue;
+                const double g = gv[row + x];
+                const i64 b = rx[x];
+                bl[b] = std::min(bl[b], g);   // branchless minsd / maxsd
+                bh[b] = std::max(bh[b], g);
+              }
             }
-          }
+          for (int ax = 0; ax < 3; ++ax) s.grid.cval[ax] = s.t.cval[ax];
+        }
+        const i64 nb = s.grid.size();
         const double h = fr::dbc_height(S, L, a.grey_levels);
         i64 n = 0;
         for (i64 b = 0; b < nb; ++b)
