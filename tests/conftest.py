@@ -29,21 +29,29 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long checks (RLNFAST_SLOW=1 for the full size)")
 
 
+def _available_or_skip(name):
+    ok, why = _backends.available(name)
+    if not ok:
+        pytest.skip(f"backend {name!r} not available here: {why}")
+    return name
+
+
 @pytest.fixture(params=["numpy", "cpu", "cuda", "cupy"])
 def backend(request):
     """Every backend by name; an absent one is skipped with the reason (no GPU, not compiled, no CuPy)."""
-    ok, why = _backends.available(request.param)
-    if not ok:
-        pytest.skip(f"backend {request.param!r} not available here: {why}")
-    return request.param
+    return _available_or_skip(request.param)
 
 
-@pytest.fixture
-def fast_backend(backend):
+@pytest.fixture(params=["cpu", "cuda", "cupy"])
+def fast_backend(request):
     """Every backend except the NumPy reference (for parity tests against it)."""
-    if backend == "numpy":
-        pytest.skip("the reference is what the other backends are compared with")
-    return backend
+    return _available_or_skip(request.param)
+
+
+@pytest.fixture(params=["cuda", "cupy"])
+def gpu_backend(request):
+    """The GPU backends; skipped with the reason where there is no GPU, CUDA build or CuPy."""
+    return _available_or_skip(request.param)
 
 
 def data_path(*parts) -> Path:

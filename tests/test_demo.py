@@ -46,6 +46,7 @@ def test_feature_table_columns(demo_runs):
     nodes = pd.read_csv(a / "data" / "nodes.csv")
     assert len(feats) == len(nodes) and set(nodes.cohort) == {"training", "validation"}
     assert np.isfinite(feats["E_original_firstorder_Entropy"]).all()
+    assert np.isfinite(feats["original_fractal_MaskFD"]).mean() > 0.9, "fractal features must be computable"
 
 
 def test_report_files_and_rendering(demo_runs, tmp_path):

@@ -166,11 +166,10 @@ def test_backend_parity(fast_backend, kw):
     assert_close(got, ref, fast_backend, f"firstorder {kw}")
 
 
-def test_device_arrays(fast_backend):
+def test_device_arrays(gpu_backend):
     """GPU backends take CuPy arrays and torch CUDA tensors without a host round trip."""
-    if fast_backend == "cpu":
-        pytest.skip("device arrays are a GPU-backend feature")
-    cp = pytest.importorskip("cupy")
+    fast_backend = gpu_backend
+    import cupy as cp
     rng = np.random.default_rng(3)
     vals, off = _ragged(rng, 40)
     ref = firstorder(vals, off, backend="numpy")

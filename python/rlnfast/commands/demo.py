@@ -37,8 +37,10 @@ def demo_params(path: Path) -> Path:
     types = [t for t in ("Original", "Elasticity", "DEM") if t in REGISTRY]
     classes = ["firstorder"] + (["fractal"] if "fractal" in PER_REGION_CLASSES or "fractal" in PER_IMAGE_TYPE_CLASSES
                                 else [])
+    # fractalMinBoxSize: the in-plane spacing, so 6-16 mm nodes get 3-4 box sizes (the default, the largest
+    # spacing of 2.5 mm, leaves most nodes fewer than 3 sizes and their fractal features NaN)
     text = ["# rlnfast demo parameters (pyradiomics parameter-file format)", "setting:", "  voxelArrayShift: 0",
-            "imageType:"]
+            "  fractalMinBoxSize: 0.8", "imageType:"]
     text += [f"  {t}: {{{bins[t]}}}" for t in types]
     text += ["featureClass:"] + [f"  {c}:" for c in classes]
     path.write_text("\n".join(text) + "\n")
