@@ -2,30 +2,10 @@
 // Included by csrc/cuda/firstorder_cuda.cu and compiled by CuPy (NVRTC) from the same file, so both GPU
 // backends run identical code; the math itself is firstorder_math.h, shared with the CPU loop.
 #pragma once
+#include "block_reduce.cuh"
 #include "firstorder_math.h"
 
 #define RLNFAST_FO_BLOCK 256
-
-namespace rlnfast {
-namespace fo {
-
-// Sum of one double per thread over the block; every thread gets the result.
-__device__ __forceinline__ double block_sum(double x, double* sh) {
-  const int t = threadIdx.x;
-  __syncthreads();
-  sh[t] = x;
-  __syncthreads();
-  for (int s = RLNFAST_FO_BLOCK / 2; s > 0; s >>= 1) {
-    if (t < s) sh[t] += sh[t + s];
-    __syncthreads();
-  }
-  double r = sh[0];
-  __syncthreads();
-  return r;
-}
-
-}  // namespace fo
-}  // namespace rlnfast
 
 extern "C" __global__ void __launch_bounds__(RLNFAST_FO_BLOCK)
 rlnfast_firstorder_regions(const double* sorted, const long long* offsets, long long n_regions, int bin_mode,
@@ -47,7 +27,7 @@ rlnfast_firstorder_regions(const double* sorted, const long long* offsets, long 
   }
   KSum k0;
   for (long long i = t; i < n; i += RLNFAST_FO_BLOCK) k0.add(v[i]);
-  const double mean = block_sum(k0.value(), sh) / (double)n;
+  const double mean = block_sum<RLNFAST_FO_BLOCK>(k0.value(), sh) / (double)n;
 
   KSum en, m2, m3, m4, mad;
   for (long long i = t; i < n; i += RLNFAST_FO_BLOCK) {
@@ -60,21 +40,21 @@ rlnfast_firstorder_regions(const double* sorted, const long long* offsets, long 
     mad.add(fabs(d));
   }
   Sums s;
-  s.energy = block_sum(en.value(), sh);
-  s.m2 = block_sum(m2.value(), sh);
-  s.m3 = block_sum(m3.value(), sh);
-  s.m4 = block_sum(m4.value(), sh);
-  s.mad = block_sum(mad.value(), sh);
+  s.energy = block_sum<RLNFAST_FO_BLOCK>(en.value(), sh);
+  s.m2 = block_sum<RLNFAST_FO_BLOCK>(m2.value(), sh);
+  s.m3 = block_sum<RLNFAST_FO_BLOCK>(m3.value(), sh);
+  s.m4 = block_sum<RLNFAST_FO_BLOCK>(m4.value(), sh);
+  s.mad = block_sum<RLNFAST_FO_BLOCK>(mad.value(), sh);
 
   const double p10 = percentile_sorted(v, n, 10.0), p90 = percentile_sorted(v, n, 90.0);
   const long long lo = lower_bound(v, n, p10), hi = upper_bound(v, n, p90);
   s.n_r = hi - lo;
   KSum rs;
   for (long long i = lo + t; i < hi; i += RLNFAST_FO_BLOCK) rs.add(v[i]);
-  const double mean_r = s.n_r > 0 ? block_sum(rs.value(), sh) / (double)s.n_r : 0.0;
+  const double mean_r = s.n_r > 0 ? block_sum<RLNFAST_FO_BLOCK>(rs.value(), sh) / (double)s.n_r : 0.0;
   KSum rm;
   for (long long i = lo + t; i < hi; i += RLNFAST_FO_BLOCK) rm.add(fabs(v[i] - mean_r));
-  s.rmad = s.n_r > 0 ? block_sum(rm.value(), sh) : 0.0;
+  s.rmad = s.n_r > 0 ? block_sum<RLNFAST_FO_BLOCK>(rm.value(), sh) : 0.0;
 
   // Occupied bins are runs of the sorted values: the first voxel of each run measures the run's length.
   const Edges e = make_edges(v[0], v[n - 1], bin_mode, bin_width, bin_count, edges_f32);
@@ -86,7 +66,7 @@ rlnfast_firstorder_regions(const double* sorted, const long long* offsets, long 
     ent.add(entropy_term(end - i, n));
     uni.add(uniformity_term(end - i, n));
   }
-  s.entropy = block_sum(ent.value(), sh);
-  s.uniformity = block_sum(uni.value(), sh);
+  s.entropy = block_sum<RLNFAST_FO_BLOCK>(ent.value(), sh);
+  s.uniformity = block_sum<RLNFAST_FO_BLOCK>(uni.value(), sh);
   if (t == 0) finalize(v, n, mean, s, voxel_volume, o);
 }

@@ -8,30 +8,11 @@
 // Scratch per box: flag_mask, flag_surf (uint8, 0 initially), mcount (int, 0), qmin (int, INT_MAX),
 // qmax (int, -1).
 #pragma once
+#include "block_reduce.cuh"
 #include "fractal_math.h"
 
 #define RLNFAST_FR_BLOCK 256
 #define RLNFAST_FR_TILE 2048
-
-namespace rlnfast {
-namespace fr {
-
-__device__ __forceinline__ long long block_sum_ll(long long x, long long* sh) {
-  const int t = threadIdx.x;
-  __syncthreads();
-  sh[t] = x;
-  __syncthreads();
-  for (int s = RLNFAST_FR_BLOCK / 2; s > 0; s >>= 1) {
-    if (t < s) sh[t] += sh[t + s];
-    __syncthreads();
-  }
-  long long r = sh[0];
-  __syncthreads();
-  return r;
-}
-
-}  // namespace fr
-}  // namespace rlnfast
 
 // Box occupancy of the region (flag_mask), of its boundary voxels (flag_surf) and centre counts (mcount).
 extern "C" __global__ void __launch_bounds__(RLNFAST_FR_BLOCK)
@@ -90,9 +71,9 @@ rlnfast_fractal_boxes_reduce(long long n_pairs, const long long* box_off, const 
     const long long mm = mcount[i];
     c += mm * mm;
   }
-  a = block_sum_ll(a, sh);
-  b = block_sum_ll(b, sh);
-  c = block_sum_ll(c, sh);
+  a = rlnfast::block_sum<RLNFAST_FR_BLOCK>(a, sh);
+  b = rlnfast::block_sum<RLNFAST_FR_BLOCK>(b, sh);
+  c = rlnfast::block_sum<RLNFAST_FR_BLOCK>(c, sh);
   if (threadIdx.x == 0) {
     n_mask[p] = a;
     n_surface[p] = b;
@@ -184,6 +165,6 @@ rlnfast_fractal_dbc_reduce(long long n_pairs, const long long* box_off, const in
   long long a = 0;
   for (long long i = box_off[p] + threadIdx.x; i < box_off[p + 1]; i += RLNFAST_FR_BLOCK)
     if (qmax[i] >= 0) a += (long long)(qmax[i] - qmin[i]) + 1;
-  a = block_sum_ll(a, sh);
+  a = rlnfast::block_sum<RLNFAST_FR_BLOCK>(a, sh);
   if (threadIdx.x == 0) n_dbc[p] = a;
 }
