@@ -13,7 +13,7 @@ from .imagetypes import ImageTypeContext, ImageTypeData, prefix
 from .io import Volume, check_geometry, read_volume
 from .ops import firstorder as fo_op
 from .params import Params, load_params
-from .regions import Regions, find_regions, pack
+from .regions import RaggedBatch, Regions, find_regions, pack
 
 
 def _firstorder_packed(itype: str, datas: list[ImageTypeData], ctxs: list[ImageTypeContext], features) -> list[dict]:
@@ -31,7 +31,11 @@ def _firstorder_packed(itype: str, datas: list[ImageTypeData], ctxs: list[ImageT
         groups.setdefault(str(np.dtype(d.value_dtype or np.float64)), []).append(i)
     e_col, te_col = fo_op.FEATURES.index("Energy"), fo_op.FEATURES.index("TotalEnergy")
     for members in groups.values():
-        batch = pack([(datas[i].values, datas[i].offsets, np.zeros(len(datas[i].offsets) - 1)) for i in members])
+        if len(members) == 1:  # nothing to pack: no copy
+            d = datas[members[0]]
+            batch = RaggedBatch(d.values, d.offsets, np.zeros(len(d.offsets) - 1, np.int64), np.zeros(0, np.int64))
+        else:
+            batch = pack([(datas[i].values, datas[i].offsets, np.zeros(len(datas[i].offsets) - 1)) for i in members])
         feats = fo_op.firstorder(
             batch.values, batch.offsets, bin_width=s.get("binWidth", 25.0), bin_count=s.get("binCount"),
             voxel_array_shift=s.get("voxelArrayShift", 0) or 0, voxel_volume=1.0,

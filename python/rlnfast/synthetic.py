@@ -15,7 +15,7 @@ import numpy as np
 @dataclass
 class SyntheticCT:
     image: np.ndarray        # int16 HU, (z, y, x)
-    labels: np.ndarray       # int32 label map, 0 = background, 1..n nodes
+    labels: np.ndarray       # label map (uint8/uint16), 0 = background, 1..n nodes
     spacing: tuple           # (x, y, z) mm
     centres: np.ndarray      # (n, 3) voxel centres z, y, x
     radii_mm: np.ndarray     # (n, 3) semi-axes z, y, x in mm
@@ -114,6 +114,8 @@ def make_ct(shape=(200, 512, 512), spacing=(0.7, 0.7, 2.5), n_nodes=1000, seed=0
         centres[placed - 1] = c
         radii[placed - 1] = r_mm
     image = np.clip(np.rint(img), -1024, 3071).astype(np.int16)
+    # stored as label maps are (NIfTI/NRRD from segmentation tools): the smallest unsigned type that fits
+    labels = labels.astype(np.uint8 if placed < 256 else np.uint16 if placed < 65536 else np.int32)
     return SyntheticCT(image, labels, tuple(float(s) for s in spacing), centres[:placed], radii[:placed])
 
 
