@@ -167,9 +167,9 @@ def _table(img, regions, p, backend, columns, diag) -> pd.DataFrame:
     out["diagnostics_Configuration_EnabledImageTypes"] = [json.dumps(_jsonable(p.image_types), sort_keys=True)] * n
     out["diagnostics_Image-original_Spacing"] = [tuple(float(s) for s in img.spacing)] * n
     out["diagnostics_Image-original_Size"] = [tuple(int(s) for s in img.array.shape[::-1])] * n
-    out["diagnostics_Mask-original_BoundingBox"] = [
-        (int(b[2]), int(b[1]), int(b[0]), int(b[5] - b[2] + 1), int(b[4] - b[1] + 1), int(b[3] - b[0] + 1))
-        for b in bbox]
+    bb = np.stack([bbox[:, 2], bbox[:, 1], bbox[:, 0], bbox[:, 5] - bbox[:, 2] + 1, bbox[:, 4] - bbox[:, 1] + 1,
+                   bbox[:, 3] - bbox[:, 0] + 1], axis=1) if n else np.zeros((0, 6), np.int64)
+    out["diagnostics_Mask-original_BoundingBox"] = list(map(tuple, bb.tolist()))
     out["diagnostics_Mask-original_VoxelNum"] = regions.count.astype(np.int64)
     reason = diag.pop("diagnostics_Reason", np.array([""] * n, dtype=object))
     for k, v in diag.items():
