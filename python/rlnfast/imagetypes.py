@@ -83,8 +83,8 @@ def dem(ctx: ImageTypeContext) -> ImageTypeData:
 
     kw = eop.params_from_settings(ctx.settings)
     lo, hi, rho_w, g = eop.elasticity_params(**kw)
-    sigma = dop.check_sigma(ctx.settings.get("sigma", dop.SIGMA) if ctx.settings.get("sigma") is not None
-                            else dop.SIGMA)
+    sigma = ctx.settings.get("sigma")
+    sigma = dop.check_sigma(dop.SIGMA if sigma is None else sigma)
     crops = dop.dem_regions(ctx.volume, ctx.regions, sigma=sigma, **kw, backend=ctx.backend)
     values, offsets = dop.region_values(crops, ctx.regions)
     values = np.asarray(values, dtype=np.float64)
