@@ -50,6 +50,27 @@ Plan make_plan(const FractalCrops& c, const i64* region, const i64* size, i64 n_
   return pl;
 }
 
+// The crops and the plan on the device: what both ops upload before their kernels.
+struct DevicePlan {
+  const i64 nvals, nboxes, nt;
+  DevBuf<unsigned char> mask;
+  DevBuf<i64> offsets, dims, preg, psize, boff, tp, ts;
+  DevicePlan(const FractalCrops& c, const Plan& pl, const i64* pair_region, const i64* pair_size, i64 n_pairs,
+             cudaStream_t st)
+      : nvals(c.offsets[c.n_regions]), nboxes(pl.box_off[n_pairs]), nt((i64)pl.tile_pair.size()), mask(nvals),
+        offsets(c.n_regions + 1), dims(3 * c.n_regions), preg(n_pairs), psize(n_pairs), boff(n_pairs + 1), tp(nt),
+        ts(nt) {
+    mask.upload(c.mask, nvals, st);
+    offsets.upload(c.offsets, c.n_regions + 1, st);
+    dims.upload(c.dims, 3 * c.n_regions, st);
+    preg.upload(pair_region, n_pairs, st);
+    psize.upload(pair_size, n_pairs, st);
+    boff.upload(pl.box_off.data(), n_pairs + 1, st);
+    tp.upload(pl.tile_pair.data(), nt, st);
+    ts.upload(pl.tile_start.data(), nt, st);
+  }
+};
+
 }  // namespace
 
 void fractal_boxes_host(const FractalBoxArgs& h) {
@@ -57,29 +78,21 @@ void fractal_boxes_host(const FractalBoxArgs& h) {
   cudaStream_t st = static_cast<cudaStream_t>(h.stream);
   const FractalCrops& c = h.crops;
   const Plan pl = make_plan(c, h.pair_region, h.pair_size, h.n_pairs);
-  const i64 nvals = c.offsets[c.n_regions], nboxes = pl.box_off[h.n_pairs], nt = (i64)pl.tile_pair.size();
-  DevBuf<unsigned char> mask(nvals), fm(nboxes), fs(nboxes);
-  DevBuf<i64> offsets(c.n_regions + 1), dims(3 * c.n_regions), preg(h.n_pairs), psize(h.n_pairs),
-      boff(h.n_pairs + 1), tp(nt), ts(nt), o1(h.n_pairs), o2(h.n_pairs), o3(h.n_pairs);
+  const DevicePlan d(c, pl, h.pair_region, h.pair_size, h.n_pairs, st);
+  const i64 nboxes = d.nboxes, nt = d.nt;
+  DevBuf<unsigned char> fm(nboxes), fs(nboxes);
+  DevBuf<i64> o1(h.n_pairs), o2(h.n_pairs), o3(h.n_pairs);
   DevBuf<int> mc(nboxes);
-  mask.upload(c.mask, nvals, st);
-  offsets.upload(c.offsets, c.n_regions + 1, st);
-  dims.upload(c.dims, 3 * c.n_regions, st);
-  preg.upload(h.pair_region, h.n_pairs, st);
-  psize.upload(h.pair_size, h.n_pairs, st);
-  boff.upload(pl.box_off.data(), h.n_pairs + 1, st);
-  tp.upload(pl.tile_pair.data(), nt, st);
-  ts.upload(pl.tile_start.data(), nt, st);
   RLNFAST_CUDA_CHECK(cudaMemsetAsync(fm.p, 0, nboxes, st));
   RLNFAST_CUDA_CHECK(cudaMemsetAsync(fs.p, 0, nboxes, st));
   RLNFAST_CUDA_CHECK(cudaMemsetAsync(mc.p, 0, sizeof(int) * nboxes, st));
   if (nt > 0) {
     rlnfast_fractal_boxes_scatter<<<(unsigned)nt, RLNFAST_FR_BLOCK, 0, st>>>(
-        tp.p, ts.p, nt, mask.p, offsets.p, dims.p, c.spacing[0], c.spacing[1], c.spacing[2], preg.p, psize.p,
-        boff.p, fm.p, fs.p, mc.p);
+        d.tp.p, d.ts.p, nt, d.mask.p, d.offsets.p, d.dims.p, c.spacing[0], c.spacing[1], c.spacing[2], d.preg.p,
+        d.psize.p, d.boff.p, fm.p, fs.p, mc.p);
     RLNFAST_CUDA_CHECK_LAUNCH();
   }
-  rlnfast_fractal_boxes_reduce<<<(unsigned)h.n_pairs, RLNFAST_FR_BLOCK, 0, st>>>(h.n_pairs, boff.p, fm.p, fs.p,
+  rlnfast_fractal_boxes_reduce<<<(unsigned)h.n_pairs, RLNFAST_FR_BLOCK, 0, st>>>(h.n_pairs, d.boff.p, fm.p, fs.p,
                                                                                   mc.p, o1.p, o2.p, o3.p);
   RLNFAST_CUDA_CHECK_LAUNCH();
   o1.download(h.n_mask, h.n_pairs, st);
@@ -94,35 +107,26 @@ void fractal_dbc_host(const FractalDbcArgs& h) {
   const FractalCrops& c = h.crops;
   if (c.n_regions == 0) return;
   const Plan pl = make_plan(c, h.pair_region, h.pair_size, h.n_pairs);
-  const i64 nvals = c.offsets[c.n_regions], nboxes = pl.box_off[h.n_pairs], nt = (i64)pl.tile_pair.size();
-  DevBuf<unsigned char> mask(nvals);
+  const DevicePlan d(c, pl, h.pair_region, h.pair_size, h.n_pairs, st);
+  const i64 nvals = d.nvals, nboxes = d.nboxes, nt = d.nt;
   DevBuf<double> values(nvals), vmin(c.n_regions), vmax(c.n_regions);
-  DevBuf<i64> offsets(c.n_regions + 1), dims(3 * c.n_regions), preg(h.n_pairs), psize(h.n_pairs),
-      boff(h.n_pairs + 1), tp(nt), ts(nt), out(h.n_pairs);
+  DevBuf<i64> out(h.n_pairs);
   DevBuf<int> qmin(nboxes), qmax(nboxes);
-  mask.upload(c.mask, nvals, st);
   values.upload(h.values, nvals, st);
-  offsets.upload(c.offsets, c.n_regions + 1, st);
-  dims.upload(c.dims, 3 * c.n_regions, st);
-  preg.upload(h.pair_region, h.n_pairs, st);
-  psize.upload(h.pair_size, h.n_pairs, st);
-  boff.upload(pl.box_off.data(), h.n_pairs + 1, st);
-  tp.upload(pl.tile_pair.data(), nt, st);
-  ts.upload(pl.tile_start.data(), nt, st);
   RLNFAST_CUDA_CHECK(cudaMemsetAsync(qmin.p, 0x7f, sizeof(int) * nboxes, st));   // 0x7f7f7f7f: above any level
   RLNFAST_CUDA_CHECK(cudaMemsetAsync(qmax.p, 0xff, sizeof(int) * nboxes, st));   // -1: empty box
-  rlnfast_fractal_minmax<<<(unsigned)c.n_regions, RLNFAST_FR_BLOCK, 0, st>>>(c.n_regions, mask.p, values.p,
-                                                                              offsets.p, vmin.p, vmax.p);
+  rlnfast_fractal_minmax<<<(unsigned)c.n_regions, RLNFAST_FR_BLOCK, 0, st>>>(c.n_regions, d.mask.p, values.p,
+                                                                              d.offsets.p, vmin.p, vmax.p);
   RLNFAST_CUDA_CHECK_LAUNCH();
   if (nt > 0) {
     rlnfast_fractal_dbc_scatter<<<(unsigned)nt, RLNFAST_FR_BLOCK, 0, st>>>(
-        tp.p, ts.p, nt, mask.p, values.p, offsets.p, dims.p, c.spacing[0], c.spacing[1], c.spacing[2], preg.p,
-        psize.p, boff.p, vmin.p, vmax.p, h.grey_levels, qmin.p, qmax.p);
+        d.tp.p, d.ts.p, nt, d.mask.p, values.p, d.offsets.p, d.dims.p, c.spacing[0], c.spacing[1], c.spacing[2],
+        d.preg.p, d.psize.p, d.boff.p, vmin.p, vmax.p, h.grey_levels, qmin.p, qmax.p);
     RLNFAST_CUDA_CHECK_LAUNCH();
   }
   if (h.n_pairs > 0) {
-    rlnfast_fractal_dbc_reduce<<<(unsigned)h.n_pairs, RLNFAST_FR_BLOCK, 0, st>>>(h.n_pairs, boff.p, qmin.p, qmax.p,
-                                                                                  out.p);
+    rlnfast_fractal_dbc_reduce<<<(unsigned)h.n_pairs, RLNFAST_FR_BLOCK, 0, st>>>(h.n_pairs, d.boff.p, qmin.p,
+                                                                                  qmax.p, out.p);
     RLNFAST_CUDA_CHECK_LAUNCH();
   }
   out.download(h.n_dbc, h.n_pairs, st);
