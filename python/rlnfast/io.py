@@ -65,9 +65,10 @@ def _describe(x) -> str:
 
 
 def read_volume(source, spacing=None, name: str = "image") -> Volume:
-    """A :class:`Volume` from a file path, a SimpleITK image, a Volume or a NumPy array.
+    """A :class:`Volume` from a file path, a SimpleITK image, a Volume, a NumPy array or a device array
+    (CuPy, torch CUDA tensor: copied to the host).
 
-    NumPy arrays are (z, y, x); ``spacing`` is then (x, y, z) in mm as in SimpleITK (default 1 mm).
+    Arrays are (z, y, x); ``spacing`` is then (x, y, z) in mm as in SimpleITK (default 1 mm).
     A 2-D input becomes one slice; 4-D and higher inputs are refused.
     """
     if isinstance(source, Volume):
@@ -94,7 +95,10 @@ def read_volume(source, spacing=None, name: str = "image") -> Volume:
     elif type(source).__name__ == "Image" and type(source).__module__.startswith("SimpleITK"):
         vol = _from_sitk(source, name)
     else:
-        arr = np.asarray(source)
+        from ._gpu import is_device_array, to_host
+
+        # device arrays (CuPy, torch CUDA): copied to the host once; region discovery runs on the CPU
+        arr = to_host(source) if is_device_array(source) else np.asarray(source)
         if spacing is None:
             spacing = (1.0, 1.0, 1.0)
         sp = tuple(float(s) for s in spacing)
