@@ -13,7 +13,9 @@ elasticity map DEM"."""
 
 def add_arguments(p):
     p.add_argument("image", metavar="IMAGE", help="CT in HU (NIfTI, NRRD, MHA, or a DICOM folder)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder or file prefix")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="an existing folder or one ending in / (writes OUT/E.nii.gz, OUT/DEM.nii.gz), otherwise a "
+                        "file prefix (OUT_E.nii.gz, OUT_DEM.nii.gz)")
     p.add_argument("--sigma", type=float, default=1.0, help="Gaussian scale of DEM in mm (default 1.0)")
     p.add_argument("--gamma", type=float, default=2.0, help="density power-law exponent of E (default 2.0)")
     p.add_argument("--clip-range", type=float, nargs=2, default=(-1000.0, 3071.0), metavar=("LOW", "HIGH"),
