@@ -8,22 +8,31 @@ namespace bind {
 using F64 = py::array_t<double, py::array::c_style | py::array::forcecast>;
 using I64 = py::array_t<i64, py::array::c_style | py::array::forcecast>;
 
-// Host arrays -> validated args with a fresh output array (shared by the cpu and the cuda host entry points).
-template <class Run>
-static py::array_t<double> host_call(const F64& values, const I64& offsets, int bin_mode, double bin_width,
-                                     int bin_count, bool edges_f32, double shift, double voxel_volume, Run run) {
+// The args of one call, validated (host or device pointers alike; out and stream are set by the caller).
+static FirstOrderArgs make_args(const double* values, const i64* offsets, i64 n_regions, int bin_mode,
+                                double bin_width, int bin_count, bool edges_f32, double shift, double voxel_volume) {
   FirstOrderArgs a;
-  a.values = values.data();
-  a.offsets = offsets.data();
-  a.n_regions = offsets.size() - 1;
+  a.values = values;
+  a.offsets = offsets;
+  a.n_regions = n_regions;
   a.bin_mode = bin_mode;
   a.bin_width = bin_width;
   a.bin_count = bin_count;
   a.edges_f32 = edges_f32;
   a.voxel_array_shift = shift;
   a.voxel_volume = voxel_volume;
+  a.out = nullptr;
   a.stream = nullptr;
   check(validate(a), "firstorder");
+  return a;
+}
+
+// Host arrays -> args with a fresh output array (shared by the cpu and the cuda host entry points).
+template <class Run>
+static py::array_t<double> host_call(const F64& values, const I64& offsets, int bin_mode, double bin_width,
+                                     int bin_count, bool edges_f32, double shift, double voxel_volume, Run run) {
+  FirstOrderArgs a = make_args(values.data(), offsets.data(), offsets.size() - 1, bin_mode, bin_width, bin_count,
+                               edges_f32, shift, voxel_volume);
   if (a.n_regions > 0 && (offsets.data()[0] != 0 || offsets.data()[a.n_regions] != values.size()))
     throw py::value_error("firstorder: offsets must start at 0 and end at len(values)");
   py::array_t<double> out({a.n_regions < 0 ? (i64)0 : a.n_regions, (i64)fo::NFeatures});
@@ -53,19 +62,11 @@ void bind_firstorder(py::module_& cpu_m, py::module_* cuda_m) {
       "firstorder",
       [](uintptr_t values, uintptr_t offsets, i64 n_regions, int bin_mode, double bin_width, int bin_count,
          bool edges_f32, double voxel_array_shift, double voxel_volume, uintptr_t out, uintptr_t stream) {
-        FirstOrderArgs a;
-        a.values = reinterpret_cast<const double*>(values);
-        a.offsets = reinterpret_cast<const i64*>(offsets);
-        a.n_regions = n_regions;
-        a.bin_mode = bin_mode;
-        a.bin_width = bin_width;
-        a.bin_count = bin_count;
-        a.edges_f32 = edges_f32;
-        a.voxel_array_shift = voxel_array_shift;
-        a.voxel_volume = voxel_volume;
+        FirstOrderArgs a = make_args(reinterpret_cast<const double*>(values), reinterpret_cast<const i64*>(offsets),
+                                     n_regions, bin_mode, bin_width, bin_count, edges_f32, voxel_array_shift,
+                                     voxel_volume);
         a.out = reinterpret_cast<double*>(out);
         a.stream = reinterpret_cast<void*>(stream);
-        check(validate(a), "firstorder");
         py::gil_scoped_release nogil;
         cuda::firstorder(a);
       },
