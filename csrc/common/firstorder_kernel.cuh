@@ -8,7 +8,7 @@
 #define RLNFAST_FO_BLOCK 256
 
 extern "C" __global__ void __launch_bounds__(RLNFAST_FO_BLOCK)
-rlnfast_firstorder_regions(const double* sorted, const long long* offsets, long long n_regions, int bin_mode,
+rlnfast_firstorder_regions(const double* original, const double* sorted, const long long* offsets, long long n_regions, int bin_mode,
                            double bin_width, int bin_count, int edges_f32, double shift, double voxel_volume,
                            double* out) {
   using namespace rlnfast;
@@ -25,9 +25,11 @@ rlnfast_firstorder_regions(const double* sorted, const long long* offsets, long 
     if (t < NFeatures) o[t] = RLNFAST_NAN;
     return;
   }
-  KSum k0;
-  for (long long i = t; i < n; i += RLNFAST_FO_BLOCK) k0.add(v[i]);
-  const double mean = block_sum<RLNFAST_FO_BLOCK>(k0.value(), sh) / (double)n;
+  // The mean as NumPy computes it over the voxels in their original order (one thread: it is sequential).
+  __shared__ double mean_sh;
+  if (t == 0) mean_sh = np_pairwise_sum(original + b, n) / (double)n;
+  __syncthreads();
+  const double mean = mean_sh;
 
   KSum en, m2, m3, m4, mad;
   for (long long i = t; i < n; i += RLNFAST_FO_BLOCK) {

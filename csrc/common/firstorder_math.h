@@ -130,6 +130,59 @@ RLNFAST_HD i64 upper_bound(const double* v, i64 n, double x) {
   return lo;
 }
 
+// numpy.sum of a contiguous float64 array, bit for bit (numpy's pairwise_sum: 8 accumulators up to 128
+// values, halves beyond). pyradiomics' mean is this sum / n over the voxels in C order; using it makes
+// the deviations x - mean, and so the moments of flat regions, come out exactly as in pyradiomics.
+RLNFAST_HD double np_pairwise_leaf(const double* a, i64 n) {   // n <= 128
+  if (n < 8) {
+    double res = 0.0;
+    for (i64 i = 0; i < n; ++i) res += a[i];
+    return res;
+  }
+  double r[8];
+  for (int j = 0; j < 8; ++j) r[j] = a[j];
+  i64 i = 8;
+  for (; i < n - (n % 8); i += 8)
+    for (int j = 0; j < 8; ++j) r[j] += a[i + j];
+  double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+  for (; i < n; ++i) res += a[i];
+  return res;
+}
+
+// numpy's recursion (left half of n/2 rounded down to a multiple of 8, then the rest, then left + right),
+// unrolled onto an explicit stack so GPU threads need no call stack.
+RLNFAST_HD double np_pairwise_sum(const double* a, i64 n) {
+  struct Frame { i64 lo, n; int state; double left; };
+  Frame st[64];
+  int sp = 0;
+  st[0].lo = 0; st[0].n = n; st[0].state = 0; st[0].left = 0.0;
+  double ret = 0.0;
+  while (sp >= 0) {
+    Frame& f = st[sp];
+    if (f.n <= 128) {
+      ret = np_pairwise_leaf(a + f.lo, f.n);
+      --sp;
+      continue;
+    }
+    i64 n2 = f.n / 2;
+    n2 -= n2 % 8;
+    if (f.state == 0) {
+      f.state = 1;
+      ++sp;
+      st[sp].lo = f.lo; st[sp].n = n2; st[sp].state = 0; st[sp].left = 0.0;
+    } else if (f.state == 1) {
+      f.left = ret;
+      f.state = 2;
+      ++sp;
+      st[sp].lo = f.lo + n2; st[sp].n = f.n - n2; st[sp].state = 0; st[sp].left = 0.0;
+    } else {
+      ret = f.left + ret;
+      --sp;
+    }
+  }
+  return ret;
+}
+
 // Entropy and uniformity terms of one occupied bin holding `count` of `n` voxels.
 RLNFAST_HD double entropy_term(i64 count, i64 n) {
   double p = (double)count / (double)n;

@@ -43,9 +43,7 @@ static void one_region(const double* in, i64 n, const FirstOrderArgs& a, std::ve
     return;
   }
   sort_values(in, n, v, counts);
-  KSum sum;
-  for (i64 i = 0; i < n; ++i) sum.add(v[i]);
-  const double mean = sum.value() / (double)n;
+  const double mean = np_pairwise_sum(in, n) / (double)n;   // in: the region's values in C order
   // Moments: four interleaved partial sums per quantity (vectorises; error like NumPy's pairwise sum).
   double en[4] = {0, 0, 0, 0}, m2[4] = {0, 0, 0, 0}, m3[4] = {0, 0, 0, 0}, m4[4] = {0, 0, 0, 0},
          mad[4] = {0, 0, 0, 0};

@@ -37,7 +37,7 @@ void firstorder(const FirstOrderArgs& a) {
   RLNFAST_CUDA_CHECK(cub::DeviceSegmentedSort::SortKeys(temp, temp_bytes, a.values, sorted, n_values,
                                                         a.n_regions, a.offsets, a.offsets + 1, stream));
   rlnfast_firstorder_regions<<<(unsigned)a.n_regions, RLNFAST_FO_BLOCK, 0, stream>>>(
-      sorted, a.offsets, a.n_regions, a.bin_mode, a.bin_width, a.bin_count, a.edges_f32, a.voxel_array_shift,
+      a.values, sorted, a.offsets, a.n_regions, a.bin_mode, a.bin_width, a.bin_count, a.edges_f32, a.voxel_array_shift,
       a.voxel_volume, a.out);
   RLNFAST_CUDA_CHECK_LAUNCH();
   RLNFAST_CUDA_CHECK(cudaFreeAsync(temp, stream));

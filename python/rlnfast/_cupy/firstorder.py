@@ -1,5 +1,6 @@
 """CuPy first-order path: cupy.lexsort orders values within regions, then rlnfast_firstorder_regions
-(the very kernel of csrc/common/firstorder_kernel.cuh) runs one block per region."""
+(the very kernel of csrc/common/firstorder_kernel.cuh) runs one block per region on the original and the
+sorted values."""
 from __future__ import annotations
 
 import numpy as np
@@ -25,6 +26,6 @@ def firstorder(values, offsets, mode, width, count, f32, shift, vol):
     order = cp.lexsort(cp.stack([v, rid.astype(cp.float64)]))
     sorted_v = cp.ascontiguousarray(v[order])
     kern = module("common/firstorder_kernel.cuh").get_function("rlnfast_firstorder_regions")
-    kern((n_regions,), (BLOCK,), (sorted_v, o, np.int64(n_regions), np.int32(mode), np.float64(width),
+    kern((n_regions,), (BLOCK,), (v, sorted_v, o, np.int64(n_regions), np.int32(mode), np.float64(width),
                                   np.int32(count), np.int32(f32), np.float64(shift), np.float64(vol), out))
     return out.get()
