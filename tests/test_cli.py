@@ -39,3 +39,16 @@ def test_bad_input_is_a_clear_error(capsys, tmp_path):
 def test_no_command_prints_help(capsys):
     assert main([]) == 2
     assert "extract" in capsys.readouterr().out
+
+
+def test_missing_backend_is_a_clear_error(capsys):
+    from rlnfast import _backends
+
+    ok, why = _backends.available("cupy")
+    if ok:
+        pytest.skip("cupy is usable here: nothing to refuse")
+    rc = main(["extract", str(data_path("pyradiomics", "breast1_image.nrrd")),
+               str(data_path("pyradiomics", "breast1_label.nrrd")), "--backend", "cupy"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "backend 'cupy' is not available" in err and "Traceback" not in err

@@ -49,9 +49,12 @@ def main(argv=None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    from ._backends import BackendUnavailable
+
     try:
         return int(args._run(args) or 0)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, BackendUnavailable, ImportError) as exc:
+        # bad input, a missing backend or optional extra: one clear line, no traceback
         print(f"rlnfast {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # pragma: no cover
