@@ -202,3 +202,18 @@ def pack(batches) -> RaggedBatch:
     if not vals:
         return RaggedBatch(np.zeros(0), np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
     return RaggedBatch(np.concatenate(vals), np.concatenate(offs), np.concatenate(case), np.concatenate(labels))
+
+
+def device_batch(image, label_map, labels=None):
+    """The ragged batch of a label map and image that live on a GPU (CuPy arrays, torch CUDA tensors), built
+    on the device: ``(values, offsets, region_labels, counts, bbox)``. ``values``/``offsets`` stay on the
+    device and go straight into the GPU ops, e.g. an nnU-Net prediction::
+
+        vals, offs, labels, counts, bbox = rlnfast.regions.device_batch(ct_tensor, prediction_tensor)
+        feats = rlnfast.ops.firstorder.firstorder(vals, offs, backend="cuda")
+
+    Same regions, order and values as :func:`find_regions` + :func:`gather` on the host. Needs CuPy.
+    """
+    from ._cupy.regions import device_batch as _device_batch
+
+    return _device_batch(image, label_map, labels)
