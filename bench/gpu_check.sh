@@ -36,6 +36,7 @@ run_step() {  # name, command...
 # ---- FIRSTORDER block: parity of cuda and cupy against the NumPy reference, device-array inputs, timings
 # (golden-file tests need ../shared and SimpleITK, which do not travel: the parity tests cover the kernels)
 run_step firstorder_tests "$PY" -m pytest -q -p no:cacheprovider tests/test_firstorder.py -k "(cuda or cupy) and not golden" -rs
+run_step regions_tests "$PY" -m pytest -q -p no:cacheprovider tests/test_regions.py -k "cuda or cupy" -rs
 run_step firstorder_bench "$PY" bench/bench_gpu.py
 # ---- end FIRSTORDER block
 
