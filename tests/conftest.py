@@ -22,11 +22,10 @@ TOLERANCE = {
     "cuda": (1e-9, 1e-12),
     "cupy": (1e-9, 1e-12),
 }
-SLOW = os.environ.get("RLNFAST_SLOW", "") not in ("", "0")
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: long checks (RLNFAST_SLOW=1 for the full size)")
+    config.addinivalue_line("markers", "slow: longer checks; CI runs them, -m 'not slow' skips them locally")
 
 
 def _available_or_skip(name):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import SLOW, TOLERANCE, assert_close, data_path
+from conftest import TOLERANCE, assert_close, data_path
 
 import rlnfast
 from rlnfast import regions as rg
@@ -84,7 +84,6 @@ def test_reference_equals_scipy_lung2_crop():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SLOW, reason="full lung2 volume: RLNFAST_SLOW=1")
 def test_reference_equals_scipy_lung2_full():
     img, arr = _lung2()
     sp = img.GetSpacing()[::-1]
