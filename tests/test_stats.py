@@ -427,3 +427,11 @@ def test_every_public_function_has_a_docstring(module):
     assert not missing, f"public without docstring in {module.__name__}: {missing}"
     for name in getattr(module, "__all__", []):
         assert hasattr(module, name), f"{module.__name__}.__all__ names {name} which does not exist"
+
+
+def test_default_features_leave_out_identifiers_and_diagnostics():
+    df = pd.DataFrame({"ID": ["a", "b"], "label": [1, 2], "component": [1, 1], "y": [0, 1], "cohort": ["t", "t"],
+                       "diagnostics_Mask-original_VoxelNum": [5, 6], "original_firstorder_Entropy": [1.0, 2.0],
+                       "age": [50, 60], "note": ["x", "y"]})
+    got = stats.default_features(df, exclude={"y", "cohort"})
+    assert got == ["original_firstorder_Entropy", "age", "note"]   # 'note' stays: screening gives its reason

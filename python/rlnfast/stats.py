@@ -1226,6 +1226,19 @@ class AnalysisResult:
         return pd.DataFrame(rows)
 
 
+# Columns of rlnfast / pyradiomics batch tables that identify a node or a case; never predictors.
+IDENTIFIER_COLUMNS = ("ID", "Image", "Mask", "Label", "label", "source_label", "component")
+
+
+def default_features(df: pd.DataFrame, exclude=()) -> list:
+    """The predictor columns of a feature table when none are named: every column except ``exclude``, the
+    ``diagnostics_*`` columns and the identifiers of rlnfast/pyradiomics tables (``IDENTIFIER_COLUMNS``:
+    a node's ``label`` or ``component`` is not a predictor). Non-numeric columns stay in and get a reason
+    in the screening table, so nothing is dropped silently."""
+    skip = set(exclude) | set(IDENTIFIER_COLUMNS)
+    return [c for c in df.columns if c not in skip and not str(c).startswith("diagnostics_")]
+
+
 def analyze(df: pd.DataFrame, outcome: str, cohort: str, patient: str | None = None,
             features: Sequence[str] | None = None, *, exclude: Sequence[str] = (),
             training_label: str = "training", validation_label: str = "validation", estimator=None,
@@ -1237,8 +1250,8 @@ def analyze(df: pd.DataFrame, outcome: str, cohort: str, patient: str | None = N
             out_dir=None, title: str = "rlnfast analysis", extra_sections=None) -> AnalysisResult:
     """The study's statistics on a node-level feature table, from screening to decision curves.
 
-    1. :func:`validate_table`; features = ``features`` or every column except outcome/cohort/patient and
-       ``exclude``;
+    1. :func:`validate_table`; features = ``features`` or :func:`default_features` (every column except
+       outcome/cohort/patient, ``exclude``, ``diagnostics_*`` and node/case identifiers such as ``label``);
     2. on the training cohort: :func:`screen_features`, :func:`select_features` (thresholds, correlation
        pruning, optional LASSO grouped by patient), :func:`fit_model` (default :func:`default_model`), and
        the Youden threshold on the training predictions (:func:`youden_threshold`, tie rule ``tie``),
@@ -1256,7 +1269,7 @@ def analyze(df: pd.DataFrame, outcome: str, cohort: str, patient: str | None = N
     validate_table(df, outcome, cohort, patient, training_label, validation_label)
     roles = {outcome, cohort} | ({patient} if patient else set())
     if features is None:
-        features = [c for c in df.columns if c not in roles and c not in set(exclude)]
+        features = default_features(df, exclude=set(exclude) | roles)
     else:
         features = list(features)
         missing = [f for f in features if f not in df.columns]

@@ -20,7 +20,8 @@ def add_arguments(p):
     p.add_argument("--cohort", required=True, help="cohort column (training/validation labels)")
     p.add_argument("--patient", default=None, help="patient id column (groups LASSO folds and bootstraps)")
     p.add_argument("--features", nargs="+", default=None, metavar="COL",
-                   help="feature columns to consider (default: every other column)")
+                   help="feature columns to consider (default: every other column except diagnostics_* and the "
+                        "node/case identifiers ID, label, source_label, component, Image, Mask, Label)")
     p.add_argument("--exclude", nargs="+", default=(), metavar="COL",
                    help="columns that are not features (ids, labels), when --features is not given")
     p.add_argument("--training-label", default="training", help="cohort value of the training rows (default: training)")
