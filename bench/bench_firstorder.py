@@ -116,7 +116,7 @@ def run_case(name, image, labels, spacing, n_pyrad, repeat):
            "rlnfast_cpu": t_cpu, "numpy_one_pass": t_np}
     if have_pyrad:
         t_pr = timeit(lambda: pyradiomics_per_region(image, labels, spacing, reg.label[sample], reg.bbox[sample]),
-                      repeat=1, warmup=0)
+                      repeat=3, warmup=1)
         per_region = t_pr["median_s"] / len(sample)
         res["pyradiomics_per_region"] = dict(t_pr, regions_timed=len(sample), s_per_region=per_region,
                                              scaled_to_all_s=per_region * n)
