@@ -133,25 +133,35 @@ def _from_sitk(img, what) -> Volume:
     return Volume(arr, tuple(sp), tuple(org), tuple(dr), what)
 
 
-def check_geometry(image: Volume, mask: Volume, tolerance: float | None = None) -> None:
-    """Raise ValueError naming both geometries when image and label map differ.
+def geometry_mismatches(a: dict, b: dict, tolerance: float | None = None) -> list:
+    """The fields ('size', 'spacing', 'origin', 'direction') in which geometry ``a`` differs from ``b``.
 
-    Size must match exactly; spacing and origin within ``tolerance`` times the image spacing (default
-    1e-6, SimpleITK's coordinate tolerance), direction within ``tolerance`` (pyradiomics geometryTolerance).
+    Size must match exactly; spacing and origin within ``tolerance`` times ``b``'s spacing (default 1e-6,
+    SimpleITK's coordinate tolerance), direction within ``tolerance`` (pyradiomics geometryTolerance).
+    Geometries are :meth:`Volume.geometry` dicts, SimpleITK (x, y, z) order.
     """
     tol = 1e-6 if tolerance is None else float(tolerance)
+    sp = np.asarray(b["spacing"], float)
+    bad = []
+    if tuple(a["size"]) != tuple(b["size"]):
+        bad.append("size")
+    if np.any(np.abs(np.asarray(a["spacing"], float) - sp) > tol * sp):
+        bad.append("spacing")
+    if np.any(np.abs(np.asarray(a["origin"], float) - np.asarray(b["origin"], float)) > tol * sp):
+        bad.append("origin")
+    if np.any(np.abs(np.asarray(a["direction"], float) - np.asarray(b["direction"], float)) > tol):
+        bad.append("direction")
+    return bad
+
+
+def check_geometry(image: Volume, mask: Volume, tolerance: float | None = None) -> None:
+    """Raise ValueError naming both geometries when image and label map differ (:func:`geometry_mismatches`)."""
     gi, gm = image.geometry(), mask.geometry()
-    problems = []
-    if gi["size"] != gm["size"]:
-        problems.append(f"size {gm['size']} differs from image size {gi['size']}")
-    sp = np.asarray(gi["spacing"], float)
-    if np.any(np.abs(np.asarray(gm["spacing"]) - sp) > tol * sp):
-        problems.append(f"spacing {_fmt(gm['spacing'])} differs from image spacing {_fmt(gi['spacing'])}")
-    if np.any(np.abs(np.asarray(gm["origin"]) - np.asarray(gi["origin"])) > tol * sp):
-        problems.append(f"origin {_fmt(gm['origin'])} differs from image origin {_fmt(gi['origin'])}")
-    if np.any(np.abs(np.asarray(gm["direction"]) - np.asarray(gi["direction"])) > tol):
-        problems.append(f"direction {_fmt(gm['direction'])} differs from image direction {_fmt(gi['direction'])}")
-    if problems:
+    bad = geometry_mismatches(gm, gi, tolerance)
+    if bad:
+        problems = [f"{k} {_fmt(gm[k]) if k != 'size' else gm[k]} differs from image {k} "
+                    f"{_fmt(gi[k]) if k != 'size' else gi[k]}" for k in bad]
+        tol = 1e-6 if tolerance is None else float(tolerance)
         raise ValueError(f"{mask.name} does not match {image.name}: " + "; ".join(problems)
                          + f" (geometryTolerance {tol:g})")
 

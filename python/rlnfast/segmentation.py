@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import IMAGE_SUFFIXES, Volume, read_volume, write_volume
+from .io import IMAGE_SUFFIXES, Volume, _fmt, geometry_mismatches, read_volume, write_volume
 
 INSTALL_HINT = 'pip install "rlnfast[seg]"  (or: pip install torch==2.13.0 nnunetv2)'
 NODE_TABLE_COLUMNS = ["node", "component", "source_label", "voxels", "volume_mm3",
@@ -237,33 +237,16 @@ def _header(path) -> dict:
             "direction": tuple(reader.GetDirection())}
 
 
-def _fmt(t) -> str:
-    return "(" + ", ".join(f"{v:.6g}" for v in t) + ")"
-
-
 def _fmt_geometry(g: dict) -> str:
     return (f"size {tuple(g['size'])}, spacing {_fmt(g['spacing'])}, origin {_fmt(g['origin'])}, "
             f"direction {_fmt(g['direction'])}")
 
 
 def check_same_geometry(geo_a: dict, name_a: str, geo_b: dict, name_b: str, tolerance: float | None = None) -> None:
-    """Raise ValueError naming both geometries when two images do not lie on the same grid.
-
-    Size must match exactly; spacing and origin within ``tolerance`` times the spacing of ``b`` (default
-    1e-6, SimpleITK's coordinate tolerance); direction within ``tolerance``. Geometry dicts hold
-    ``size, spacing, origin, direction`` in SimpleITK (x, y, z) order (:meth:`rlnfast.io.Volume.geometry`).
-    """
+    """Raise ValueError naming both geometries when two images do not lie on the same grid
+    (the comparison and its tolerance: :func:`rlnfast.io.geometry_mismatches`)."""
     tol = 1e-6 if tolerance is None else float(tolerance)
-    sp = np.asarray(geo_b["spacing"], float)
-    bad = []
-    if tuple(geo_a["size"]) != tuple(geo_b["size"]):
-        bad.append("size")
-    if np.any(np.abs(np.asarray(geo_a["spacing"], float) - sp) > tol * sp):
-        bad.append("spacing")
-    if np.any(np.abs(np.asarray(geo_a["origin"], float) - np.asarray(geo_b["origin"], float)) > tol * sp):
-        bad.append("origin")
-    if np.any(np.abs(np.asarray(geo_a["direction"], float) - np.asarray(geo_b["direction"], float)) > tol):
-        bad.append("direction")
+    bad = geometry_mismatches(geo_a, geo_b, tol)
     if bad:
         raise ValueError(f"{name_a} and {name_b} lie on different grids ({', '.join(bad)} differ, tolerance "
                          f"{tol:g}): {name_a} has {_fmt_geometry(geo_a)}; {name_b} has {_fmt_geometry(geo_b)}")
