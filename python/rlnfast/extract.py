@@ -115,10 +115,12 @@ def extract_many(items, p: Params, backend: str) -> list[pd.DataFrame]:
     type for all their regions together (the cohort runner packs a chunk of cases this way)."""
     per_case_cols: list[dict] = [{} for _ in items]
     per_case_diag: list[dict] = [{} for _ in items]
+    caches: list[dict] = [{} for _ in items]   # per case, shared by its image types (e.g. the gathered HU)
     for itype in p.image_types:
         if itype not in IMAGE_TYPE_REGISTRY:
             raise ValueError(f"imageType {itype!r} is not available in this build of rlnfast")
-        ctxs = [ImageTypeContext(img, regions, p.settings_for(itype), backend) for img, regions in items]
+        ctxs = [ImageTypeContext(img, regions, p.settings_for(itype), backend, cache)
+                for (img, regions), cache in zip(items, caches)]
         datas = [IMAGE_TYPE_REGISTRY[itype](ctx) for ctx in ctxs]
         for (img, regions), data, diag in zip(items, datas, per_case_diag):
             empty = np.diff(data.offsets) == 0

@@ -22,6 +22,15 @@ class ImageTypeContext:
     regions: Regions
     settings: dict          # merged settings for this image type
     backend: str
+    cache: dict = field(default_factory=dict)   # shared by the image types of one case
+
+
+def _hu_values(ctx: ImageTypeContext):
+    """The CT's ragged HU values of the regions, gathered once per case for every image type that needs them."""
+    key = ("hu", ctx.settings.get("nonFinite", "error"))
+    if key not in ctx.cache:
+        ctx.cache[key] = gather(ctx.volume.array, ctx.regions, non_finite=key[1], name=ctx.volume.name)
+    return ctx.cache[key]
 
 
 @dataclass
@@ -39,8 +48,7 @@ class ImageTypeData:
 def original(ctx: ImageTypeContext) -> ImageTypeData:
     """The CT as it is (pyradiomics 'Original')."""
     arr = ctx.volume.array
-    values, offsets = gather(arr, ctx.regions, non_finite=ctx.settings.get("nonFinite", "error"),
-                             name=ctx.volume.name)
+    values, offsets = _hu_values(ctx)
 
     def crop(i: int) -> np.ndarray:
         return np.asarray(arr[ctx.regions.bbox_slices(i)], dtype=np.float64)
@@ -61,7 +69,7 @@ def elasticity(ctx: ImageTypeContext) -> ImageTypeData:
     kw = eop.params_from_settings(ctx.settings)
     lo, hi, rho_w, g = eop.elasticity_params(**kw)
     arr = ctx.volume.array
-    hu, offsets = gather(arr, ctx.regions, non_finite=ctx.settings.get("nonFinite", "error"), name=ctx.volume.name)
+    hu, offsets = _hu_values(ctx)
     values = eop.elasticity_array(hu, **kw, backend=ctx.backend, name=ctx.volume.name)
 
     def crop(i: int) -> np.ndarray:
