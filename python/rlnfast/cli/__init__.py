@@ -1,6 +1,6 @@
 """The ``rlnfast`` command line: a thin layer over the Python API.
 
-Each subcommand lives in ``rlnfast/commands/<name>.py`` and defines ``HELP``, ``add_arguments(parser)`` and
+Each subcommand lives in ``rlnfast/cli/<name>.py`` and defines ``HELP``, ``add_arguments(parser)`` and
 ``run(args) -> int``; modules are imported only to build the parser (they import heavy libraries lazily).
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import importlib
 import importlib.util
 import sys
 
-# subcommand -> module under rlnfast.commands, in the order `rlnfast --help` lists them
+# subcommand -> module under rlnfast.cli, in the order `rlnfast --help` lists them
 COMMANDS = {
     "demo": "demo",
     "extract": "extract",
@@ -24,7 +24,7 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from rlnfast import __version__
 
     parser = argparse.ArgumentParser(
         prog="rlnfast",
@@ -34,9 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rlnfast {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in COMMANDS.items():
-        if importlib.util.find_spec(f"rlnfast.commands.{module}") is None:
+        if importlib.util.find_spec(f"rlnfast.cli.{module}") is None:
             continue
-        mod = importlib.import_module(f"rlnfast.commands.{module}")
+        mod = importlib.import_module(f"rlnfast.cli.{module}")
         p = sub.add_parser(name, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP))
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
-    from ._backends import BackendUnavailable
+    from rlnfast._backends import BackendUnavailable
 
     try:
         return int(args._run(args) or 0)

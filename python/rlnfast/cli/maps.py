@@ -33,7 +33,7 @@ def run(args) -> int:
 
     import numpy as np
 
-    from ..ops.dem import write_maps
+    from rlnfast.ops.dem import write_maps
 
     t0 = time.perf_counter()
     maps = (args.only,) if args.only else ("E", "DEM")

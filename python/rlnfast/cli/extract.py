@@ -31,7 +31,7 @@ def add_arguments(p):
 def run(args) -> int:
     import pandas as pd
 
-    from .. import cohort
+    from rlnfast import cohort
 
     if len(args.inputs) == 2:
         return _single(args)
@@ -72,7 +72,7 @@ def _single(args) -> int:
     image, mask = args.inputs
     df = rlnfast.extract(image, mask, args.params, backend=args.backend)
     if args.output:
-        from ..cohort import write_table
+        from rlnfast.cohort import write_table
 
         write_table(df, args.output)
         print(f"{len(df)} region(s) -> {args.output}")

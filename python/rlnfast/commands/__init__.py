@@ -1,1 +1,0 @@
-"""One module per ``rlnfast`` subcommand (see rlnfast.cli)."""
