@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 from scipy import special
 
-from rlnfast import cli, report, stats
+from rlnfast import cli, stats
+from rlnfast.stats import report
 
 EVIL = "<script>alert('x')</script>&co"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

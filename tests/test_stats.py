@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 from scipy import optimize, special
 
-from rlnfast import plots, report, stats
+from rlnfast import stats
+from rlnfast.stats import plots, report
 
 GOLDEN_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stats_golden"
 DATASETS = ("dev", "val", "small", "inverse")

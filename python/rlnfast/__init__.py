@@ -30,7 +30,7 @@ def build_info() -> dict:
 
 def __getattr__(name):
     # Lazy imports keep `import rlnfast` cheap (no pandas/SimpleITK until used).
-    if name in ("stats", "report", "io", "regions", "ops", "cohort", "segmentation", "params", "synthetic"):
+    if name in ("stats", "io", "regions", "ops", "cohort", "segmentation", "params", "synthetic"):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)

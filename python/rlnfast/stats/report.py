@@ -5,7 +5,7 @@ writes, under ``out_dir``:
 
 - ``tables/*.csv``: cohorts, screening, selection, model, threshold, performance, comparisons, calibration
   summary and bins, decision curves (full grid and the reported range), predictions, LASSO path, extras;
-- ``figures/*.png`` with the numbers behind each figure in ``figures/*.csv`` (:mod:`rlnfast.plots`);
+- ``figures/*.png`` with the numbers behind each figure in ``figures/*.csv`` (:mod:`rlnfast.stats.plots`);
 - ``report.html``: every table and figure (PNG embedded as base64, no external file, script or style),
   the settings, software versions and the TRIPOD items covered. Every cell, header and caption is
   HTML-escaped (``html.escape``), so case identifiers such as ``<script>`` show as text.

@@ -13,7 +13,11 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from . import stats as _st
+from .bootstrap import roc_confidence_band
+from .calibration import calibration_bins, calibration_in_the_large, calibration_smooth, val_prob
+from .checks import check_binary
+from .roc import delong_auc, roc_points
+from .selection import LassoResult
 
 __all__ = ["plot_roc", "plot_calibration", "plot_decision_curve", "plot_feature", "plot_features",
            "plot_lasso_path", "new_figure"]
@@ -58,8 +62,8 @@ def plot_roc(ax, curves: Mapping[str, tuple], *, n_bootstrap: int = 500, groups:
     parts = []
     for i, (label, (y, p)) in enumerate(curves.items()):
         color = _COLORS[i % len(_COLORS)]
-        r = _st.delong_auc(y, p, "<", conf_level)
-        pts = _st.roc_points(y, p)
+        r = delong_auc(y, p, "<", conf_level)
+        pts = roc_points(y, p)
         ax.step(pts.fpr, pts.sensitivity, where="post", color=color, lw=1.8,
                 label=f"{label}: AUC {r.auc:.3f} ({round(conf_level * 100)}% CI {r.ci_low:.3f}-{r.ci_high:.3f})")
         pts = pts.iloc[::-1].reset_index(drop=True)
@@ -68,7 +72,7 @@ def plot_roc(ax, curves: Mapping[str, tuple], *, n_bootstrap: int = 500, groups:
                                    "auc": r.auc, "auc_ci_low": r.ci_low, "auc_ci_high": r.ci_high}))
         if n_bootstrap:
             g = None if groups is None else groups.get(label)
-            band = _st.roc_confidence_band(y, p, n_bootstrap, conf_level, g, seed)
+            band = roc_confidence_band(y, p, n_bootstrap, conf_level, g, seed)
             ax.fill_between(band.fpr, band.tpr_low, band.tpr_high, color=color, alpha=0.18, lw=0)
             parts.append(pd.DataFrame({"label": label, "kind": "band", "fpr": band.fpr, "tpr": band.tpr_median,
                                        "tpr_low": band.tpr_low, "tpr_high": band.tpr_high, "threshold": np.nan,
@@ -98,10 +102,10 @@ def plot_calibration(ax, curves: Mapping[str, tuple], *, n_bins: int = 10, conf_
     parts = []
     for i, (label, (y, p)) in enumerate(curves.items()):
         color = _COLORS[i % len(_COLORS)]
-        bins = _st.calibration_bins(y, p, n_bins, conf_level)
-        smooth = _st.calibration_smooth(y, p)
-        vp = _st.val_prob(y, p)
-        citl = _st.calibration_in_the_large(y, p)
+        bins = calibration_bins(y, p, n_bins, conf_level)
+        smooth = calibration_smooth(y, p)
+        vp = val_prob(y, p)
+        citl = calibration_in_the_large(y, p)
         ax.errorbar(bins.mean_predicted, bins.observed,
                     yerr=[np.clip(bins.observed - bins.observed_ci_low, 0, None),
                           np.clip(bins.observed_ci_high - bins.observed, 0, None)],
@@ -168,7 +172,7 @@ def plot_feature(ax, values, outcome, *, feature: str, p: float | None = None, q
     if kind not in ("box", "violin"):
         raise ValueError(f"kind must be 'box' or 'violin'; got {kind!r}")
     x = np.asarray(values, dtype=float)
-    y = _st.check_binary(outcome)
+    y = check_binary(outcome)
     groups = [x[(y == c) & np.isfinite(x)] for c in (0, 1)]
     if all(g.size for g in groups):
         if kind == "box":
@@ -212,7 +216,7 @@ def plot_features(axes, data: pd.DataFrame, features: Sequence[str], outcome: st
     return _write(out, csv_path)
 
 
-def plot_lasso_path(ax, lasso: "_st.LassoResult", *, title: str | None = "LASSO path", csv_path=None) -> pd.DataFrame:
+def plot_lasso_path(ax, lasso: LassoResult, *, title: str | None = "LASSO path", csv_path=None) -> pd.DataFrame:
     """Coefficient of every feature against log10(C) of the L1 logistic regression, with the chosen C.
 
     ``lasso`` is a :class:`rlnfast.stats.LassoResult`; coefficients are refitted on all training rows for
