@@ -33,7 +33,7 @@ from _common import table, write_json  # noqa: E402
 def make_cohort(folder: Path, n_cases: int, shape, n_nodes: int) -> Path:
     import SimpleITK as sitk
 
-    from rlnfast.synthetic import make_ct
+    from rlnfast.segmentation.synthetic import make_ct
 
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -62,11 +62,8 @@ def read_floor(batch: Path) -> float:
 
 
 def rlnfast_params(path: Path) -> dict:
-    from rlnfast.imagetypes import REGISTRY
-    from rlnfast.extract import PER_IMAGE_TYPE_CLASSES, PER_REGION_CLASSES
-
-    itypes = [t for t in ("Original", "Elasticity", "DEM") if t in REGISTRY]
-    classes = ["firstorder"] + (["fractal"] if "fractal" in PER_REGION_CLASSES or "fractal" in PER_IMAGE_TYPE_CLASSES else [])
+    itypes = ["Original", "Elasticity", "DEM"]
+    classes = ["firstorder", "fractal"]
     text = "setting:\n  binWidth: 25\nimageType:\n" + "".join(f"  {t}: {{}}\n" for t in itypes)
     text += "featureClass:\n" + "".join(f"  {c}:\n" for c in classes)
     path.write_text(text)

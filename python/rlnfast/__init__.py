@@ -6,7 +6,7 @@ backends. Importing rlnfast never touches a GPU.
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: F401
 
 from ._backends import BackendUnavailable, resolve as resolve_backend  # noqa: F401
 from .extract import extract  # noqa: E402,F401  (the function shadows the submodule name on purpose)
@@ -30,7 +30,7 @@ def build_info() -> dict:
 
 def __getattr__(name):
     # Lazy imports keep `import rlnfast` cheap (no pandas/SimpleITK until used).
-    if name in ("stats", "io", "regions", "ops", "cohort", "segmentation", "params", "synthetic"):
+    if name in ("stats", "io", "regions", "ops", "cohort", "segmentation", "params"):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)

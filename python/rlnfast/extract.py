@@ -2,57 +2,17 @@
 from __future__ import annotations
 
 import json
-from typing import Callable
-
 import numpy as np
 import pandas as pd
 
-from . import __version__, _backends
+from . import _backends
+from ._version import __version__
+from .features import feature_classes
 from .imagetypes import REGISTRY as IMAGE_TYPE_REGISTRY
-from .imagetypes import ImageTypeContext, ImageTypeData, prefix
+from .imagetypes import ImageTypeContext
 from .io import Volume, check_geometry, read_volume
-from .ops import firstorder as fo_op
 from .params import Params, load_params
-from .regions import RaggedBatch, Regions, find_regions, pack
-
-
-def _firstorder_packed(itype: str, datas: list[ImageTypeData], ctxs: list[ImageTypeContext], features) -> list[dict]:
-    """First-order features of the regions of several cases in one kernel call per value dtype.
-
-    TotalEnergy is V_voxel * Energy with each case's own voxel volume (the same multiplication the kernel
-    does), so packing changes no value.
-    """
-    s = ctxs[0].settings
-    names = features or fo_op.DEFAULT_FEATURES
-    p = prefix(itype)
-    out: list[dict] = [{} for _ in datas]
-    groups: dict[str, list[int]] = {}
-    for i, d in enumerate(datas):
-        groups.setdefault(str(np.dtype(d.value_dtype or np.float64)), []).append(i)
-    e_col, te_col = fo_op.FEATURES.index("Energy"), fo_op.FEATURES.index("TotalEnergy")
-    for members in groups.values():
-        if len(members) == 1:  # nothing to pack: no copy
-            d = datas[members[0]]
-            batch = RaggedBatch(d.values, d.offsets, np.zeros(len(d.offsets) - 1, np.int64), np.zeros(0, np.int64))
-        else:
-            batch = pack([(datas[i].values, datas[i].offsets, np.zeros(len(datas[i].offsets) - 1)) for i in members])
-        feats = fo_op.firstorder(
-            batch.values, batch.offsets, bin_width=s.get("binWidth", 25.0), bin_count=s.get("binCount"),
-            voxel_array_shift=s.get("voxelArrayShift", 0) or 0, voxel_volume=1.0,
-            value_dtype=datas[members[0]].value_dtype, backend=ctxs[0].backend)
-        for j, i in enumerate(members):
-            rows = feats[batch.case == j]
-            rows[:, te_col] = ctxs[i].volume.voxel_volume * rows[:, e_col]
-            out[i] = {f"{p}firstorder_{f}": rows[:, fo_op.FEATURES.index(f)] for f in names}
-    return out
-
-
-# Feature classes computed per image type: fn(image_type, data, ctx, features) -> (columns, diagnostics).
-# firstorder is computed by _firstorder_packed (several cases per call) and listed here for completeness.
-PER_IMAGE_TYPE_CLASSES: dict[str, Callable] = {"firstorder": None}
-# Feature classes computed once per region whatever the image types, and those with both parts:
-# fn(regions, volume, settings, features, backend) -> (columns, diagnostics).
-PER_REGION_CLASSES: dict[str, Callable] = {}
+from .regions import Regions, find_regions
 
 
 def load_inputs(image, labels, *, spacing=None, geometry_tolerance=None) -> tuple[Volume, Volume]:
@@ -93,7 +53,7 @@ def extract(image, labels, params=None, backend: str = "auto", *, spacing=None, 
     -------
     DataFrame with columns ``label``, ``diagnostics_*`` and ``<prefix><class>_<Feature>`` (e.g.
     ``original_firstorder_Entropy``, ``E_original_firstorder_Entropy``). Feature definitions:
-    rlnfast.ops.firstorder.FEATURE_DOCS and docs in features.md.
+    rlnfast.features (each class's FEATURE_DOCS) and docs/features.md.
     """
     p = params if isinstance(params, Params) and not settings else load_params(params, **settings)
     name = _backends.resolve(backend)
@@ -111,11 +71,24 @@ def extract_regions(img: Volume, regions: Regions, p: Params, backend: str) -> p
 
 
 def extract_many(items, p: Params, backend: str) -> list[pd.DataFrame]:
-    """Feature tables of several (image Volume, Regions) pairs: the first-order kernel runs once per image
-    type for all their regions together (the cohort runner packs a chunk of cases this way)."""
+    """Feature tables of several (image Volume, Regions) pairs. For each enabled image type, every enabled
+    feature class (rlnfast.features) computes on all cases' regions together (first-order runs one kernel
+    call for the regions of all cases; the cohort runner packs a chunk of cases this way); then the classes'
+    region-only parts. No class or image type is special to this loop."""
+    classes = feature_classes()
+    for cls in p.feature_classes:
+        if cls not in classes:
+            raise ValueError(f"featureClass {cls!r} is not available in this build of rlnfast")
+    enabled = [(classes[cls], feats) for cls, feats in p.feature_classes.items()]
     per_case_cols: list[dict] = [{} for _ in items]
     per_case_diag: list[dict] = [{} for _ in items]
     caches: list[dict] = [{} for _ in items]   # per case, shared by its image types (e.g. the gathered HU)
+
+    def collect(outputs):
+        for cols, diag, (c, d) in zip(per_case_cols, per_case_diag, outputs):
+            cols.update(c)
+            diag.update(d)
+
     for itype in p.image_types:
         if itype not in IMAGE_TYPE_REGISTRY:
             raise ValueError(f"imageType {itype!r} is not available in this build of rlnfast")
@@ -131,26 +104,12 @@ def extract_many(items, p: Params, backend: str) -> list[pd.DataFrame]:
                     reasons[i] = "; ".join(r for r in (reasons[i], f"empty region: no finite voxels in {itype}") if r)
             for k, v in data.diagnostics.items():
                 diag[f"diagnostics_{itype}_{k}"] = v
-        for cls, feats in p.feature_classes.items():
-            if cls == "firstorder":
-                for cols, got in zip(per_case_cols, _firstorder_packed(itype, datas, ctxs, feats)):
-                    cols.update(got)
-                continue
-            fn = PER_IMAGE_TYPE_CLASSES.get(cls)
-            if fn is not None:
-                for data, ctx, cols, diag in zip(datas, ctxs, per_case_cols, per_case_diag):
-                    c, d = fn(itype, data, ctx, feats)
-                    cols.update(c)
-                    diag.update(d)
-    for cls, feats in p.feature_classes.items():
-        fn = PER_REGION_CLASSES.get(cls)
-        if fn is not None:
-            for (img, regions), cols, diag in zip(items, per_case_cols, per_case_diag):
-                c, d = fn(regions, img, p, feats, backend)
-                cols.update(c)
-                diag.update(d)
-        elif cls not in PER_IMAGE_TYPE_CLASSES:
-            raise ValueError(f"featureClass {cls!r} is not available in this build of rlnfast")
+        for fc, feats in enabled:
+            if fc.applies_to(itype):
+                collect(fc.per_image_type(itype, datas, ctxs, feats))
+    for fc, feats in enabled:
+        if fc.per_region is not None:
+            collect(fc.per_region(items, p, feats, backend))
     return [_table(img, regions, p, backend, cols, diag)
             for (img, regions), cols, diag in zip(items, per_case_cols, per_case_diag)]
 
@@ -190,16 +149,3 @@ def _jsonable(x):
     if isinstance(x, np.generic):
         return x.item()
     return x
-
-
-def _register_optional_classes():
-    """Feature classes beyond firstorder register themselves into the tables above when their module exists."""
-    import importlib
-    import importlib.util
-
-    for mod in ("rlnfast.fractal",):
-        if importlib.util.find_spec(mod) is not None:
-            importlib.import_module(mod)
-
-
-_register_optional_classes()

@@ -1,8 +1,10 @@
 """Image types: how each enabled image type turns a CT and its regions into per-region voxel values.
 
-``REGISTRY`` maps the pyradiomics-style image type name (``imageType:`` key) to a function
-``fn(ctx: ImageTypeContext) -> ImageTypeData``. Original is the CT itself; Elasticity and DEM are the maps
-of features.md, computed on region crops only (see rlnfast.ops.elasticity / rlnfast.ops.dem).
+``REGISTRY`` maps the pyradiomics-style image type name (``imageType:`` key) to an :class:`ImageType`: its
+feature-name prefix, the settings it reads with their defaults, and ``compute(ctx: ImageTypeContext) ->
+ImageTypeData`` (an ImageType is called like that function). Original is the CT itself; Elasticity and DEM are
+the maps of docs/features.md, computed on region crops only (see rlnfast.ops.elasticity / rlnfast.ops.dem).
+Adding an image type is one function and one :func:`register` call; extract and the parameter files pick it up.
 """
 from __future__ import annotations
 
@@ -12,7 +14,6 @@ from typing import Callable
 import numpy as np
 
 from .io import Volume
-from .params import IMAGE_TYPES
 from .regions import Regions, gather
 
 
@@ -105,10 +106,46 @@ def dem(ctx: ImageTypeContext) -> ImageTypeData:
     return ImageTypeData(values, offsets, np.float64, crop, diag)
 
 
-REGISTRY: dict[str, Callable[[ImageTypeContext], ImageTypeData]] = {
-    "Original": original, "Elasticity": elasticity, "DEM": dem}
+@dataclass(frozen=True)
+class ImageType:
+    """An image type as ``extract`` and the parameter files see it."""
+
+    name: str
+    prefix: str                                   # feature-name prefix, e.g. 'E_original_'
+    compute: Callable[[ImageTypeContext], ImageTypeData]
+    settings: dict = field(default_factory=dict)   # settings it reads (general or per image type), with defaults
+    aliases: tuple = ()                           # other spellings accepted in parameter files
+
+    def __call__(self, ctx: ImageTypeContext) -> ImageTypeData:
+        return self.compute(ctx)
+
+
+REGISTRY: dict[str, ImageType] = {}
+
+
+def register(it: ImageType) -> ImageType:
+    """Add (or replace) an image type; returns it."""
+    REGISTRY[it.name] = it
+    return it
+
+
+_MAP_SETTINGS = {"gamma": 2.0, "clipRange": [-1000.0, 3071.0], "referenceDensity": None}
+register(ImageType("Original", "original_", original, aliases=("original",)))
+register(ImageType("Elasticity", "E_original_", elasticity, dict(_MAP_SETTINGS), aliases=("elasticity", "e")))
+register(ImageType("DEM", "DEM_original_", dem, {**_MAP_SETTINGS, "sigma": 1.0}, aliases=("dem",)))
 
 
 def prefix(name: str) -> str:
-    """Feature-name prefix of an image type (features.md table)."""
-    return IMAGE_TYPES[name]
+    """Feature-name prefix of an image type (docs/features.md table)."""
+    return REGISTRY[name].prefix
+
+
+def canonical(name) -> str | None:
+    """The registered name of an image type spelled ``name`` (exact or an alias), or None."""
+    if name in REGISTRY:
+        return name
+    low = str(name).lower()
+    for it in REGISTRY.values():
+        if low in it.aliases:
+            return it.name
+    return None

@@ -11,8 +11,9 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Settings rlnfast implements, with defaults (pyradiomics names).
-SUPPORTED_SETTINGS = {
+# General settings, with defaults (pyradiomics names); feature classes (rlnfast.features) and image types
+# (rlnfast.imagetypes) declare their own, and supported_settings() is the union.
+GENERAL_SETTINGS = {
     "binWidth": 25.0,
     "binCount": None,
     "voxelArrayShift": 0,
@@ -22,16 +23,46 @@ SUPPORTED_SETTINGS = {
     "connectedComponents": False,  # rlnfast: one region per connected component
     "connectivity": 26,
     "minimumComponentVoxels": 1,
-    # fractal class
-    "fractalMinBoxSize": None,
-    "fractalBoxSizes": None,
-    "fractalGreyLevels": 256,
-    # elasticity / DEM image types (also accepted per image type)
-    "gamma": 2.0,
-    "clipRange": [-1000.0, 3071.0],
-    "referenceDensity": None,
-    "sigma": 1.0,
 }
+
+
+def supported_settings() -> dict:
+    """Every setting rlnfast implements with its default: general, then each feature class's and image type's."""
+    from .features import feature_classes
+    from .imagetypes import REGISTRY
+
+    out = dict(GENERAL_SETTINGS)
+    for fc in feature_classes().values():
+        out.update({k: v for k, v in fc.settings.items() if k not in out})
+    for it in REGISTRY.values():
+        out.update({k: v for k, v in it.settings.items() if k not in out})
+    return out
+
+
+def image_types() -> dict:
+    """Registered image types: name -> feature-name prefix."""
+    from .imagetypes import REGISTRY
+
+    return {name: it.prefix for name, it in REGISTRY.items()}
+
+
+def feature_class_names() -> tuple:
+    from .features import feature_classes
+
+    return tuple(feature_classes())
+
+
+def __getattr__(name):
+    # The registries' views under their former constant names.
+    if name == "SUPPORTED_SETTINGS":
+        return supported_settings()
+    if name == "IMAGE_TYPES":
+        return image_types()
+    if name == "FEATURE_CLASSES":
+        return feature_class_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 # Settings that change nothing rlnfast computes (accepted silently: same result either way).
 NEUTRAL_SETTINGS = {"additionalInfo", "enableCExtensions", "padDistance", "preCrop", "correctMask",
                     "minimumROIDimensions", "minimumROISize", "label_channel"}
@@ -44,9 +75,6 @@ REFUSED_SETTINGS = {
     "interpolator": None, "resegmentRange": None, "resegmentMode": None, "resegmentShape": None,
     "kernelRadius": None, "maskedKernel": None, "initValue": None, "voxelBatch": None,
 }
-IMAGE_TYPES = {"Original": "original_", "Elasticity": "E_original_", "DEM": "DEM_original_"}
-IMAGE_TYPE_ALIASES = {"original": "Original", "elasticity": "Elasticity", "e": "Elasticity", "dem": "DEM"}
-FEATURE_CLASSES = ("firstorder", "fractal")
 PYRADIOMICS_CLASSES = ("shape", "shape2D", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
 
 
@@ -55,7 +83,7 @@ class Params:
     """Validated parameters: general settings, enabled image types (each with its own overrides) and
     enabled feature classes (None = the class's default features)."""
 
-    settings: dict = field(default_factory=lambda: {k: copy.deepcopy(v) for k, v in SUPPORTED_SETTINGS.items()})
+    settings: dict = field(default_factory=lambda: copy.deepcopy(supported_settings()))
     image_types: dict = field(default_factory=lambda: {"Original": {}})
     feature_classes: dict = field(default_factory=lambda: {"firstorder": None})
     foreign_classes: dict = field(default_factory=dict)   # pyradiomics classes (for the drop-in only)
@@ -116,44 +144,49 @@ def load_params(source=None, *, allow_foreign: bool = False, **overrides) -> Par
     if data.get("voxelSetting"):
         raise ValueError(f"{where}: voxelSetting (voxel-based extraction) is not supported by rlnfast")
     p = Params(source=where)
+    supported = supported_settings()
     settings = dict(data.get("setting") or {})
     settings.update(overrides)
-    p.settings.update(_check_settings(settings, where, "setting"))
+    p.settings.update(_check_settings(settings, where, "setting", supported))
     if "imageType" in data:
         it = data.get("imageType") or {}
         if not isinstance(it, dict):
             raise ValueError(f"{where}: imageType must be a mapping of image type names to settings")
+        from .imagetypes import REGISTRY, canonical
+
         p.image_types = {}
         for name, sub in it.items():
-            canon = IMAGE_TYPE_ALIASES.get(str(name).lower(), name)
-            if canon not in IMAGE_TYPES:
+            canon = canonical(name)
+            if canon is None:
                 raise ValueError(f"{where}: imageType {name!r} is not supported by rlnfast "
-                                 f"(supported: {', '.join(IMAGE_TYPES)})")
-            p.image_types[canon] = _check_settings(dict(sub or {}), where, f"imageType {name}")
+                                 f"(supported: {', '.join(REGISTRY)})")
+            p.image_types[canon] = _check_settings(dict(sub or {}), where, f"imageType {name}", supported)
     if "featureClass" in data:
         fc = data.get("featureClass") or {}
         if not isinstance(fc, dict):
             raise ValueError(f"{where}: featureClass must be a mapping of class names to feature lists")
+        classes = feature_class_names()
         p.feature_classes = {}
         for name, feats in fc.items():
             if feats is not None and not isinstance(feats, (list, tuple)):
                 raise ValueError(f"{where}: featureClass {name}: expected a list of features or nothing")
-            if name in FEATURE_CLASSES:
+            if name in classes:
                 p.feature_classes[name] = list(feats) if feats else None
             elif name in PYRADIOMICS_CLASSES and allow_foreign:
                 p.foreign_classes[name] = list(feats) if feats else None
             else:
                 raise ValueError(f"{where}: featureClass {name!r} is not computed by rlnfast (supported: "
-                                 f"{', '.join(FEATURE_CLASSES)}; the pyradiomics drop-in "
+                                 f"{', '.join(classes)}; the pyradiomics drop-in "
                                  "rlnfast.pyradiomics.RadiomicsFeatureExtractor delegates other classes)")
+    _check_class_settings(p, where)
     _check_feature_names(p, where)
     return p
 
 
-def _check_settings(settings: dict, where: str, section: str) -> dict:
+def _check_settings(settings: dict, where: str, section: str, supported: dict) -> dict:
     out = {}
     for key, value in settings.items():
-        if key in SUPPORTED_SETTINGS:
+        if key in supported:
             out[key] = value
         elif key in NEUTRAL_SETTINGS:
             continue
@@ -179,16 +212,23 @@ def _check_settings(settings: dict, where: str, section: str) -> dict:
     return out
 
 
+def _check_class_settings(p: Params, where: str) -> None:
+    """Every feature class checks its settings (general and per image type), enabled or not."""
+    from .features import feature_classes
+
+    for section, settings in [("setting", p.settings)] + [(f"imageType {k}", p.settings_for(k)) for k in p.image_types]:
+        for fc in feature_classes().values():
+            if fc.check_settings is not None:
+                try:
+                    fc.check_settings(settings)
+                except ValueError as exc:
+                    raise ValueError(f"{where}: {section}: {exc}") from None
+
+
 def _check_feature_names(p: Params, where: str) -> None:
-    from .ops.firstorder import FEATURES
+    from .features import feature_classes
 
-    known = {"firstorder": set(FEATURES)}
-    try:
-        from .ops.fractal import FEATURES as FRACTAL_FEATURES  # noqa: N811
-
-        known["fractal"] = set(FRACTAL_FEATURES)
-    except ImportError:
-        pass
+    known = {name: set(fc.features) for name, fc in feature_classes().items()}
     for cls, feats in p.feature_classes.items():
         if feats and cls in known:
             bad = [f for f in feats if f not in known[cls]]

@@ -24,7 +24,7 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from rlnfast import __version__
+    from rlnfast._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="rlnfast",

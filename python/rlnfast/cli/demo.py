@@ -30,13 +30,9 @@ def add_arguments(p):
 
 def demo_params(path: Path) -> Path:
     """The demo's parameter file: three image types (per-type bin widths), first-order and fractal features."""
-    from rlnfast.extract import PER_IMAGE_TYPE_CLASSES, PER_REGION_CLASSES
-    from rlnfast.imagetypes import REGISTRY
-
     bins = {"Original": "binWidth: 5", "Elasticity": "binWidth: 10", "DEM": "binCount: 32"}
-    types = [t for t in ("Original", "Elasticity", "DEM") if t in REGISTRY]
-    classes = ["firstorder"] + (["fractal"] if "fractal" in PER_REGION_CLASSES or "fractal" in PER_IMAGE_TYPE_CLASSES
-                                else [])
+    types = ["Original", "Elasticity", "DEM"]
+    classes = ["firstorder", "fractal"]
     # fractalMinBoxSize: the in-plane spacing, so 6-16 mm nodes get 3-4 box sizes (the default, the largest
     # spacing of 2.5 mm, leaves most nodes fewer than 3 sizes and their fractal features NaN)
     text = ["# rlnfast demo parameters (pyradiomics parameter-file format)", "setting:", "  voxelArrayShift: 0",
@@ -52,7 +48,7 @@ def run(args) -> int:
 
     from rlnfast import stats
     from rlnfast.cli import main as cli
-    from rlnfast.synthetic import make_cohort
+    from rlnfast.segmentation.synthetic import make_cohort
 
     t0 = time.perf_counter()
     out = Path(args.output)

@@ -1,7 +1,7 @@
 """First-order features of every region of a ragged batch in one call, on any backend.
 
 Exactly pyradiomics' first-order class (``radiomics/firstorder.py``), feature by feature; the formulas
-below use X = the region's N voxel values, P(i) = the fraction of voxels in occupied bin i after
+(rlnfast.spec.firstorder.FEATURE_DOCS) use X = the region's N voxel values, P(i) = the fraction of voxels in occupied bin i after
 pyradiomics' binning (binWidth edges ``arange(min - min % w, max + 2w, w)`` or binCount edges of
 ``numpy.histogram``, ``numpy.digitize`` semantics), c = voxelArrayShift, eps = numpy.spacing(1).
 """
@@ -10,38 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _backends, _gpu
-
-# Column order of every backend's output (csrc/common/firstorder_math.h enum Feature).
-FEATURES = (
-    "Energy", "TotalEnergy", "Entropy", "Minimum", "10Percentile", "90Percentile", "Maximum", "Mean",
-    "Median", "InterquartileRange", "Range", "MeanAbsoluteDeviation", "RobustMeanAbsoluteDeviation",
-    "RootMeanSquared", "StandardDeviation", "Skewness", "Kurtosis", "Variance", "Uniformity",
-)
-# pyradiomics' default set (StandardDeviation is deprecated there and computed only on request).
-DEFAULT_FEATURES = tuple(f for f in FEATURES if f != "StandardDeviation")
-
-# The specification of each feature: formula, units, the IBSI name where one exists.
-FEATURE_DOCS = {
-    "Energy": "sum (X + c)^2. Units: intensity^2. IBSI 'energy' (N8CA) with c = 0.",
-    "TotalEnergy": "V_voxel * sum (X + c)^2, V_voxel = product of the spacing in mm^3.",
-    "Entropy": "-sum_i P(i) log2(P(i) + eps). IBSI intensity-histogram entropy (TLU2).",
-    "Minimum": "min X. IBSI 1GSF.",
-    "10Percentile": "10th percentile of X (numpy.percentile, linear). IBSI QG58.",
-    "90Percentile": "90th percentile of X (numpy.percentile, linear). IBSI 8DWT.",
-    "Maximum": "max X. IBSI 84IY.",
-    "Mean": "(1/N) sum X. IBSI Q4LE.",
-    "Median": "median of X. IBSI Y12H.",
-    "InterquartileRange": "P75(X) - P25(X) (numpy.percentile, linear). IBSI SALO.",
-    "Range": "max X - min X. IBSI 2OJQ.",
-    "MeanAbsoluteDeviation": "(1/N) sum |X - mean X|. IBSI 4FUA.",
-    "RobustMeanAbsoluteDeviation": "mean |X' - mean X'| over X' = the voxels with P10 <= X <= P90. IBSI 1128.",
-    "RootMeanSquared": "sqrt((1/N) sum (X + c)^2). IBSI 5ZWQ with c = 0.",
-    "StandardDeviation": "sqrt((1/N) sum (X - mean X)^2) (population). Not in the default set.",
-    "Skewness": "m3 / m2^1.5 with m_k = (1/N) sum (X - mean X)^k; 0 for a flat region. IBSI KE2A.",
-    "Kurtosis": "m4 / m2^2; 0 for a flat region. Not excess kurtosis: IBSI IPH6 is 3 lower.",
-    "Variance": "m2 = (1/N) sum (X - mean X)^2 (computed as StandardDeviation^2, as pyradiomics). IBSI ECT3.",
-    "Uniformity": "sum_i P(i)^2. IBSI intensity-histogram uniformity (BJ5W).",
-}
+from ..spec.firstorder import DEFAULT_FEATURES, FEATURE_DOCS, FEATURES  # noqa: F401
 
 
 def binning_args(bin_width=25.0, bin_count=None, value_dtype=None):

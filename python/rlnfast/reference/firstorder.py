@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops.firstorder import FEATURES
+from ..spec.firstorder import FEATURES
 
 
 def bin_edges(values: np.ndarray, bin_width: float = 25.0, bin_count: int | None = None) -> np.ndarray:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops.fractal import (N_LOCAL, UNITS_PER_MM, BoxPlan, Crops, FractalResult, dbc_reasons, intensity_range,
-                           segment_sums)
+from ..spec.fractal import (N_LOCAL, UNITS_PER_MM, BoxPlan, Crops, FractalResult, dbc_reasons, check_grey_levels,
+                            intensity_range, plan_box_sizes, segment_sums, size_reasons)
 
 
 # ---- box sizes -------------------------------------------------------------------------------------------
@@ -193,8 +193,6 @@ def _pad(rows, K, fill, dtype):
 
 def region_features(crops: Crops, *, min_box_size=None, box_sizes=None) -> FractalResult:
     """Reference of :func:`rlnfast.ops.fractal.region_features`: a Python loop over the regions."""
-    from ..ops.fractal import _size_reasons, plan_box_sizes
-
     n = len(crops)
     res = [region_features_one(crops.crop(r), crops.spacing_units, min_box_size, box_sizes) for r in range(n)]
     K = max([len(x["sizes"]) for x in res] + [1])
@@ -208,7 +206,7 @@ def region_features(crops: Crops, *, min_box_size=None, box_sizes=None) -> Fract
     r2 = {k: np.array([x["r2"][k] for x in res], np.float64) for k in ("MaskFD", "SurfaceFD")} if n else {}
     lam = _pad([x["lacunarity"] for x in res], K, np.nan, np.float64)
     plan = plan_box_sizes(crops, min_box_size, box_sizes)
-    return FractalResult(sizes, n_sizes, counts, feats, r2, lam, _size_reasons(crops, plan, min_box_size, box_sizes))
+    return FractalResult(sizes, n_sizes, counts, feats, r2, lam, size_reasons(crops, plan, min_box_size, box_sizes))
 
 
 def dbc_features_one(mask, values, spacing_units, min_box_size=None, box_sizes=None, grey_levels=256) -> dict:
@@ -226,9 +224,7 @@ def dbc_features_one(mask, values, spacing_units, min_box_size=None, box_sizes=N
 
 def dbc_features(crops: Crops, values, *, min_box_size=None, box_sizes=None, grey_levels=256) -> FractalResult:
     """Reference of :func:`rlnfast.ops.fractal.dbc_features`: a Python loop over the regions."""
-    from ..ops.fractal import _grey_levels, _size_reasons, plan_box_sizes
-
-    g = _grey_levels(grey_levels)
+    g = check_grey_levels(grey_levels)
     values = np.asarray(values, dtype=np.float64)
     n = len(crops)
     nbad = segment_sums((crops.mask > 0) & ~np.isfinite(values), crops.offsets)
@@ -251,7 +247,7 @@ def dbc_features(crops: Crops, values, *, min_box_size=None, box_sizes=None, gre
     K = max([len(s) for s in all_sizes] + [1])
     n_sizes = np.array([len(s) for s in all_sizes], np.int64)
     plan: BoxPlan = plan_box_sizes(crops, min_box_size, box_sizes)
-    reason = dbc_reasons(_size_reasons(crops, plan, min_box_size, box_sizes), nbad)
+    reason = dbc_reasons(size_reasons(crops, plan, min_box_size, box_sizes), nbad)
     return FractalResult(_pad(all_sizes, K, np.nan, np.float64), n_sizes, {"DBCFD": _pad(counts, K, -1, np.int64)},
                          {"DBCFD": np.array(dims, np.float64)}, {"DBCFD": np.array(r2s, np.float64)}, None, reason,
                          {"DBCFD_IntensityRange": intensity_range(vmin, vmax, nbad)})

@@ -1,6 +1,6 @@
-"""The ``fractal`` feature class in :mod:`rlnfast.extract` (features.md, "Fractal features").
+"""The ``fractal`` feature class (docs/features.md, "Fractal features"; kernels: rlnfast.ops.fractal).
 
-Registers two parts:
+Two parts:
 
 * region-only features (once per region, named ``original_fractal_<Feature>``): MaskFD, SurfaceFD,
   Lacunarity, MaskFD_local_0..2, with diagnostics ``diagnostics_fractal_*`` (box sizes, counts, R^2 of each
@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import extract
-from .imagetypes import prefix
-from .ops import fractal as op
+from ..imagetypes import prefix
+from ..ops import fractal as op
+from . import FeatureClass, register
 
 _CACHE_ATTR = "_rlnfast_fractal_crops"
 
 
+SETTINGS = {"fractalMinBoxSize": None, "fractalBoxSizes": None, "fractalGreyLevels": 256}
+
+
 def _settings(s: dict):
+    """(min box size, box sizes, grey levels) of the settings, validated (ValueError naming the key)."""
     mbs = s.get("fractalMinBoxSize")
     bs = s.get("fractalBoxSizes")
     g = s.get("fractalGreyLevels", 256)
@@ -32,7 +36,7 @@ def _settings(s: dict):
         if not isinstance(bs, (list, tuple)) or not bs or any(
                 isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 for v in bs):
             raise ValueError(f"fractalBoxSizes={bs!r}: expected a non-empty list of box sizes > 0 in mm")
-    return mbs, bs, op._grey_levels(g if g is not None else 256)
+    return mbs, bs, op.check_grey_levels(g if g is not None else 256)
 
 
 def region_crops(regions, spacing_zyx) -> op.Crops:
@@ -46,13 +50,19 @@ def region_crops(regions, spacing_zyx) -> op.Crops:
     return crops
 
 
-def _wanted(features, names):
-    return [f for f in names if features is None or f in features]
+def region_part(items, params, features, backend) -> list:
+    """Region-only features of every case (per_region)."""
+    return [region_columns(regions, img, params, features, backend) for img, regions in items]
+
+
+def image_type_part(image_type, datas, ctxs, features) -> list:
+    """DBCFD of one image type for every case (per_image_type)."""
+    return [dbc_columns(image_type, data, ctx, features) for data, ctx in zip(datas, ctxs)]
 
 
 def region_columns(regions, volume, params, features, backend):
-    """PER_REGION_CLASSES['fractal']: region-only features and their diagnostics."""
-    want = _wanted(features, op.REGION_FEATURES)
+    """Region-only features and their diagnostics of one case."""
+    want = CLASS.wanted(features, op.REGION_FEATURES)
     if not want:
         return {}, {}
     mbs, bs, _ = _settings(params.settings)
@@ -63,8 +73,8 @@ def region_columns(regions, volume, params, features, backend):
 
 
 def dbc_columns(image_type, data, ctx, features):
-    """PER_IMAGE_TYPE_CLASSES['fractal']: DBCFD of one image type."""
-    if not _wanted(features, op.IMAGE_FEATURES):
+    """DBCFD of one image type of one case."""
+    if not CLASS.wanted(features, op.IMAGE_FEATURES):
         return {}, {}
     mbs, bs, g = _settings(ctx.settings)
     crops = region_crops(ctx.regions, ctx.volume.spacing_zyx)
@@ -79,5 +89,6 @@ def dbc_columns(image_type, data, ctx, features):
     return {name: res.features["DBCFD"]}, res.diagnostics(dpre)
 
 
-extract.PER_REGION_CLASSES["fractal"] = region_columns
-extract.PER_IMAGE_TYPE_CLASSES["fractal"] = dbc_columns
+CLASS = register(FeatureClass(
+    "fractal", features=op.FEATURES, docs=op.FEATURE_DOCS, settings=SETTINGS,
+    check_settings=_settings, per_image_type=image_type_part, per_region=region_part))
