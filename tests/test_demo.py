@@ -63,3 +63,36 @@ def test_report_files_and_rendering(demo_runs, tmp_path):
     res = _render(browser, report, tmp_path)
     assert res["errors"] == [] and res["bad"] == [], res
     assert res["images"] >= 4
+
+
+SEG_ARGS = ["--segment", "--cases", "60", "--bootstrap", "50", "--quiet"]
+
+
+@pytest.mark.slow
+@pytest.mark.seg
+def test_demo_segment_meets_its_promises(tmp_path, capsys):
+    """`demo --segment` (fewer patients than the default, same CTs and training): the tiny nnU-Net's
+    validation Dice >= 0.85, node detection precision and sensitivity >= 0.8 after removing components smaller
+    than the smallest training node, and the validation AUC on the predicted nodes within 0.05 of the AUC of
+    the same frozen model on the drawn masks."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("nnunetv2") is None:
+        pytest.skip('torch/nnunetv2 not installed: pip install "rlnfast[seg]"')
+    assert cli(["demo", "-o", str(tmp_path), *SEG_ARGS]) == 0
+    text = capsys.readouterr().out
+    assert "is a demonstration of the pipeline" in text
+    check = pd.read_csv(tmp_path / "segment_check.csv").iloc[0]
+    assert check.dice_mean >= 0.85, check.to_dict()
+    assert check.sensitivity >= 0.8 and check.precision >= 0.8, check.to_dict()
+    assert abs(check.auc_gap) <= 0.05, check.to_dict()
+    assert check.auc_gap == pytest.approx(check.auc_predicted - check.auc_drawn)
+    # the numbers agree with the segmentation evaluation and the analysis written beside them
+    cases = pd.read_csv(tmp_path / "seg_eval" / "seg_eval_cases.csv")
+    assert len(cases) == check.validation_cts and cases.gt_nodes.sum() == check.nodes_truth
+    assert check.dice_mean == pytest.approx(cases.dice.mean())
+    assert _auc(tmp_path, "validation")[0] == pytest.approx(check.auc_predicted)
+    table = pd.read_csv(tmp_path / "analysis_table.csv")
+    assert (table.cohort == "validation").sum() == check.predicted_nodes_used
+    html = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
+    assert "Predicted nodes vs drawn masks" in html

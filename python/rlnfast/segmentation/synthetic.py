@@ -58,7 +58,8 @@ def _background(shape, rng, noise):
 
 
 def make_ct(shape=(200, 512, 512), spacing=(0.7, 0.7, 2.5), n_nodes=1000, seed=0, *, noise=12.0,
-            diameter_mm=(5.0, 15.0), heterogeneity=None, irregularity=None, node_hu=None) -> SyntheticCT:
+            diameter_mm=(5.0, 15.0), heterogeneity=None, irregularity=None, node_hu=None,
+            fat_halo_mm: float = 0.0) -> SyntheticCT:
     """A seeded synthetic thoracic CT with ``n_nodes`` non-overlapping node-like ellipsoids.
 
     Parameters
@@ -70,6 +71,12 @@ def make_ct(shape=(200, 512, 512), spacing=(0.7, 0.7, 2.5), n_nodes=1000, seed=0
         node, and the amplitude (fraction of the radius) of a bumpy outline. Default: mild, random.
     node_hu
         Per-node mean HU (default 25-60 HU).
+    fat_halo_mm
+        0 (default): nodes sit wherever they fall, in soft tissue (~40 HU, the same mean HU as a node: only
+        their texture tells them apart), fat, lung or air. > 0: every node is wrapped in a shell of fat
+        (-100 HU plus the noise) that wide, as mediastinal nodes lie in fat, and nodes are placed at least
+        that far apart; the only setting in which a segmentation model can see the nodes' outline.
+        Node voxels and the random draws of the default are unchanged.
     """
     rng = np.random.default_rng(seed)
     shape = tuple(int(s) for s in shape)
@@ -95,6 +102,10 @@ def make_ct(shape=(200, 512, 512), spacing=(0.7, 0.7, 2.5), n_nodes=1000, seed=0
         sl = tuple(slice(int(c[a] - half[a]), int(c[a] + half[a] + 1)) for a in range(3))
         if labels[sl].any():
             continue
+        if fat_halo_mm > 0:  # keep a full fat shell between nodes
+            gap = half + np.ceil(fat_halo_mm / sp_zyx).astype(int)
+            if labels[tuple(slice(max(int(c[a] - gap[a]), 0), int(c[a] + gap[a] + 1)) for a in range(3))].any():
+                continue
         zz, yy, xx = np.meshgrid(*[np.arange(-half[a], half[a] + 1) for a in range(3)], indexing="ij")
         rr = np.sqrt((zz / r_vox[0]) ** 2 + (yy / r_vox[1]) ** 2 + (xx / r_vox[2]) ** 2)
         if irr[placed] > 0:
@@ -120,6 +131,13 @@ def make_ct(shape=(200, 512, 512), spacing=(0.7, 0.7, 2.5), n_nodes=1000, seed=0
         block[inside] = (hu[placed - 1] + tex[inside] + rng.normal(0, noise, int(inside.sum()))).astype(np.float32)
         centres[placed - 1] = c
         radii[placed - 1] = r_mm
+    if fat_halo_mm > 0 and placed:
+        from scipy import ndimage
+
+        dist = ndimage.distance_transform_edt(labels == 0, sampling=sp_zyx)
+        halo = (labels == 0) & (dist <= fat_halo_mm)
+        halo_rng = np.random.default_rng([int(seed), 1])  # its own stream: the node draws stay as without halo
+        img[halo] = (-100.0 + halo_rng.normal(0.0, noise, int(halo.sum()))).astype(np.float32)
     image = np.clip(np.rint(img), -1024, 3071).astype(np.int16)
     # stored as label maps are (NIfTI/NRRD from segmentation tools): the smallest unsigned type that fits
     labels = labels.astype(np.uint8 if placed < 256 else np.uint16 if placed < 65536 else np.int32)
@@ -127,7 +145,8 @@ def make_ct(shape=(200, 512, 512), spacing=(0.7, 0.7, 2.5), n_nodes=1000, seed=0
 
 
 def make_cohort(out_dir, n_patients: int = 150, seed: int = 0, *, shape=(40, 96, 96), spacing=(0.8, 0.8, 2.5),
-                validation_fraction: float = 0.35, metastasis_rate: float = 0.4, noise: float = 12.0):
+                validation_fraction: float = 0.35, metastasis_rate: float = 0.4, noise: float = 12.0,
+                fat_halo_mm: float = 0.0):
     """Write a seeded synthetic study cohort: one CT per patient with 1-4 node-like regions.
 
     Metastatic nodes differ from benign ones as the study reports, with realistic overlap: a more
@@ -155,7 +174,7 @@ def make_cohort(out_dir, n_patients: int = 150, seed: int = 0, *, shape=(40, 96,
         het = np.where(met, rng.lognormal(np.log(14.0), 0.45, n_nodes), rng.lognormal(np.log(7.0), 0.45, n_nodes))
         irr = np.clip(np.where(met, rng.normal(0.15, 0.06, n_nodes), rng.normal(0.06, 0.04, n_nodes)), 0.0, 0.35)
         ct = make_ct(shape=shape, spacing=spacing, n_nodes=n_nodes, seed=int(rng.integers(2**31)), noise=noise,
-                     diameter_mm=(6.0, 16.0), heterogeneity=het, irregularity=irr)
+                     diameter_mm=(6.0, 16.0), heterogeneity=het, irregularity=irr, fat_halo_mm=fat_halo_mm)
         img, lab = ct.to_sitk()
         sitk.WriteImage(img, str(out / f"{pid}_ct.nii.gz"), True)
         sitk.WriteImage(sitk.Cast(lab, sitk.sitkUInt8), str(out / f"{pid}_mask.nii.gz"), True)
