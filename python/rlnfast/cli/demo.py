@@ -20,10 +20,10 @@ DEMO_SHAPE = (40, 96, 96)
 SEGMENT_SHAPE = (24, 64, 64)
 SEGMENT_FAT_HALO_MM = 2.5
 SEGMENT_TRAIN_CTS = 40          # training CTs the tiny nnU-Net learns from (the statistics use all of them)
-# nnU-Net's no-augmentation trainer variant: these clean synthetic CTs need none, and with nnU-Net's default
-# augmentation 600 iterations leave the outlines a voxel off, which moves boundary-sensitive first-order
-# features (Minimum, Variance) of the predicted nodes away from the drawn ones
-SEGMENT_TRAINING = {"epochs": 4, "iterations_per_epoch": 150, "trainer": "nnUNetTrainerNoDA"}
+# no augmentation (as nnU-Net's nnUNetTrainerNoDA): these clean synthetic CTs need none, and with nnU-Net's
+# default augmentation 600 iterations leave the outlines a voxel off, which moves boundary-sensitive
+# first-order features (Minimum, Variance) of the predicted nodes away from those of the drawn masks
+SEGMENT_TRAINING = {"epochs": 4, "iterations_per_epoch": 150, "augmentation": False}
 
 
 def add_arguments(p):

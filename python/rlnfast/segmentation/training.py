@@ -20,7 +20,7 @@ TINY_PLAN = {"patch_size": [16, 32, 32], "batch_size": 2, "features_per_stage": 
 def train_tiny_model(raw_dataset_dir, work_dir, epochs: int = 5, *, iterations_per_epoch: int = 50,
                      val_iterations_per_epoch: int = 2, fold=0, seed: int = 0, patch_size=(16, 32, 32),
                      batch_size: int = 2, features_per_stage=(8, 16, 32), timeout: float | None = 900,
-                     log=None, trainer: str = "nnUNetTrainer") -> Path:
+                     log=None, augmentation: bool = True) -> Path:
     """Plan, preprocess and train a tiny nnU-Net v2 (3d_fullres, base ``nnUNetTrainer``) on the CPU.
 
     For tests and demos only: about a minute on 2 CPU cores for a few small cases. Everything runs through
@@ -35,11 +35,12 @@ def train_tiny_model(raw_dataset_dir, work_dir, epochs: int = 5, *, iterations_p
     ``iterations_per_epoch`` iterations (``val_iterations_per_epoch`` validation batches) with one torch
     thread, data augmentation in-process (``nnUNet_n_proc_DA=0``, set only after planning), seeds set and
     no mirroring (neither augmentation nor test-time). nnU-Net's final validation is skipped.
-    ``trainer``: the nnU-Net trainer class, ``nnUNetTrainer`` or one of its variants such as
-    ``nnUNetTrainerNoDA`` (no data augmentation: on clean synthetic CTs it learns sharp node outlines in
-    fewer iterations).
+    ``augmentation=False`` trains without data augmentation, as nnU-Net's ``nnUNetTrainerNoDA`` variant
+    (its validation transforms for training, patches sampled at the patch size); the model folder keeps the
+    base trainer's name, so inference needs nothing else. On clean synthetic CTs it learns sharp node
+    outlines in fewer iterations.
 
-    Returns the trained model folder (``<work_dir>/results/DatasetXXX_Name/<trainer>__nnUNetPlans__3d_fullres``)
+    Returns the trained model folder (``<work_dir>/results/DatasetXXX_Name/nnUNetTrainer__nnUNetPlans__3d_fullres``)
     for :func:`segment`. Raises RuntimeError with the end of the log (``<work_dir>/train_tiny.log``) if the
     child fails, ImportError if torch/nnunetv2 are missing.
     """
@@ -62,7 +63,7 @@ def train_tiny_model(raw_dataset_dir, work_dir, epochs: int = 5, *, iterations_p
     cfg = {"dataset_id": int(m.group(1)), "epochs": int(epochs), "iterations": int(iterations_per_epoch),
            "val_iterations": int(val_iterations_per_epoch), "fold": fold, "seed": int(seed),
            "patch_size": [int(v) for v in patch_size], "batch_size": int(batch_size),
-           "features": [int(v) for v in features_per_stage], "trainer": str(trainer)}
+           "features": [int(v) for v in features_per_stage], "augmentation": bool(augmentation)}
     log_path = work / "train_tiny.log"
     with open(log_path, "w") as fh:
         try:
@@ -77,7 +78,7 @@ def train_tiny_model(raw_dataset_dir, work_dir, epochs: int = 5, *, iterations_p
     if proc.returncode != 0:
         raise RuntimeError(f"tiny nnU-Net training failed (exit {proc.returncode}); end of {log_path}:\n"
                            + "\n".join(text.splitlines()[-30:]))
-    model = work / "results" / raw.name / f"{trainer}__nnUNetPlans__3d_fullres"
+    model = work / "results" / raw.name / "nnUNetTrainer__nnUNetPlans__3d_fullres"
     check_model_folder(model, (fold,))
     return model
 
@@ -134,19 +135,33 @@ def _train_tiny_child(cfg_json: str) -> None:  # pragma: no cover - runs in the 
     os.environ["nnUNet_n_proc_DA"] = "0"  # in-process augmentation; set only now (it breaks planning)
     from nnunetv2.run.run_training import get_trainer_from_args
 
-    trainer = get_trainer_from_args(str(did), "3d_fullres", cfg["fold"], cfg.get("trainer", "nnUNetTrainer"), plans_id,
+    trainer = get_trainer_from_args(str(did), "3d_fullres", cfg["fold"], "nnUNetTrainer", plans_id,
                                     device=torch.device("cpu"))
     trainer.num_epochs = cfg["epochs"]
     trainer.num_iterations_per_epoch = cfg["iterations"]
     trainer.num_val_iterations_per_epoch = cfg["val_iterations"]
     base = trainer.configure_rotation_dummyDA_mirroring_and_inital_patch_size
 
+    augment = cfg.get("augmentation", True)
+
     def no_mirroring():
         rot, dummy2d, init_patch, _ = base()
         trainer.inference_allowed_mirroring_axes = None
+        if not augment:  # as nnUNetTrainerNoDA: no enlarged patch for rotations
+            init_patch = trainer.configuration_manager.patch_size
         return rot, dummy2d, init_patch, None
 
     trainer.configure_rotation_dummyDA_mirroring_and_inital_patch_size = no_mirroring
+    if not augment:
+        # nnUNetTrainerNoDA's transforms, on the base trainer (finding a variant class by name imports every
+        # trainer module of nnunetv2, some of which need timm/torchvision)
+        def no_augmentation(patch_size, rotation_for_DA, deep_supervision_scales, mirror_axes, do_dummy_2d_data_aug,
+                            use_mask_for_norm=None, is_cascaded=False, foreground_labels=None, regions=None,
+                            ignore_label=None):
+            return trainer.get_validation_transforms(deep_supervision_scales, is_cascaded, foreground_labels,
+                                                     regions, ignore_label)
+
+        trainer.get_training_transforms = no_augmentation
     torch.manual_seed(cfg["seed"])
     trainer.run_training()
     print("RLNFAST_TINY_MODEL_DONE", trainer.output_folder_base, flush=True)
