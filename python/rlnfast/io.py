@@ -1,7 +1,12 @@
-"""Reading and writing volumes: the only module that touches image files (SimpleITK for NIfTI, NRRD, DICOM).
+"""Reading and writing volumes: the only module that touches image files (with :mod:`rlnfast.nifti` for
+NIfTI-1, SimpleITK for everything else: NRRD, MetaImage, DICOM, and the NIfTI files the fast reader declines).
 
 A :class:`Volume` is a NumPy array in (z, y, x) order plus SimpleITK geometry (spacing, origin and
-direction in (x, y, z) order), so everything below this module works on arrays.
+direction in (x, y, z) order), so everything below this module works on arrays. ``Volume.reader`` says which
+reader produced it: ``'rlnfast-nifti'``, ``'SimpleITK'`` or ``'SimpleITK (<why the fast reader declined>)'``
+(empty for arrays and images passed in).
+
+``RLNFAST_NIFTI_READER=sitk`` reads NIfTI files with SimpleITK too.
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ class Volume:
     direction: tuple = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
     name: str = "image"
     meta: dict = field(default_factory=dict)
+    reader: str = ""
 
     @property
     def shape(self):
@@ -77,21 +83,12 @@ def read_volume(source, spacing=None, name: str = "image") -> Volume:
         path = Path(source)
         if not path.exists():
             raise FileNotFoundError(f"{name} file {str(path)!r} does not exist")
-        import SimpleITK as sitk
-
-        try:
-            if path.is_dir():
-                reader = sitk.ImageSeriesReader()
-                files = reader.GetGDCMSeriesFileNames(str(path))
-                if not files:
-                    raise ValueError(f"{name} folder {str(path)!r}: no DICOM series found")
-                reader.SetFileNames(files)
-                img = reader.Execute()
-            else:
-                img = sitk.ReadImage(str(path))
-        except RuntimeError as exc:
-            raise ValueError(f"{name} file {str(path)!r} could not be read: {str(exc).strip().splitlines()[-1]}") from exc
-        vol = _from_sitk(img, f"{name} {str(path)!r}")
+        vol, why = None, None
+        if path.is_file() and path.name.lower().endswith((".nii", ".nii.gz")):
+            vol, why = _read_nifti_fast(path, name)
+        if vol is None:
+            vol = _read_sitk(path, name)
+            vol.reader = "SimpleITK" if why is None else f"SimpleITK ({why})"
     elif type(source).__name__ == "Image" and type(source).__module__.startswith("SimpleITK"):
         vol = _from_sitk(source, name)
     else:
@@ -114,8 +111,42 @@ def read_volume(source, spacing=None, name: str = "image") -> Volume:
         raise ValueError(f"{name}: spacing {tuple(vol.spacing)} must be finite and > 0")
     if arr is not vol.array or not arr.flags.c_contiguous:
         arr = np.ascontiguousarray(arr)
-    vol = Volume(arr, tuple(vol.spacing), tuple(vol.origin), tuple(vol.direction), vol.name if vol.name != "image" else name)
+    vol = Volume(arr, tuple(vol.spacing), tuple(vol.origin), tuple(vol.direction),
+                 vol.name if vol.name != "image" else name, reader=vol.reader)
     return vol
+
+
+def _read_sitk(path: Path, name: str) -> Volume:
+    import SimpleITK as sitk
+
+    try:
+        if path.is_dir():
+            reader = sitk.ImageSeriesReader()
+            files = reader.GetGDCMSeriesFileNames(str(path))
+            if not files:
+                raise ValueError(f"{name} folder {str(path)!r}: no DICOM series found")
+            reader.SetFileNames(files)
+            img = reader.Execute()
+        else:
+            img = sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        raise ValueError(f"{name} file {str(path)!r} could not be read: {str(exc).strip().splitlines()[-1]}") from exc
+    return _from_sitk(img, f"{name} {str(path)!r}")
+
+
+def _read_nifti_fast(path: Path, name: str):
+    """(Volume, None) from rlnfast's NIfTI reader, or (None, why SimpleITK must read it)."""
+    if os.environ.get("RLNFAST_NIFTI_READER", "").lower() in ("sitk", "simpleitk"):
+        return None, "RLNFAST_NIFTI_READER=sitk"
+    from . import nifti
+
+    try:
+        arr, sp, org, dr = nifti.read_nifti(path)
+    except nifti.Fallback as exc:
+        return None, str(exc)
+    except nifti.CorruptNifti as exc:
+        raise ValueError(f"{name} file {exc}") from None
+    return Volume(arr, sp, org, dr, f"{name} {str(path)!r}", reader=nifti.READER_NAME), None
 
 
 def _from_sitk(img, what) -> Volume:
