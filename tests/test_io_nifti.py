@@ -312,3 +312,18 @@ def test_multi_member_gzip(tmp_path):
     two = tmp_path / "two.nii.gz"
     two.write_bytes(gzip.compress(raw[:10000]) + gzip.compress(raw[10000:]))
     assert_same_as_sitk(two)
+
+
+def test_extract_reports_the_reader(tmp_path):
+    import rlnfast
+
+    rng = np.random.default_rng(19)
+    ct = sitk.GetImageFromArray(_volume(rng, np.int16, (10, 12, 14)))
+    lab = np.zeros((10, 12, 14), np.uint8)
+    lab[3:6, 4:8, 5:9] = 1
+    m = sitk.GetImageFromArray(lab)
+    sitk.WriteImage(ct, str(tmp_path / "ct.nii.gz"), True)
+    sitk.WriteImage(m, str(tmp_path / "m.nrrd"), True)
+    df = rlnfast.extract(str(tmp_path / "ct.nii.gz"), str(tmp_path / "m.nrrd"))
+    assert list(df["diagnostics_Image-original_Reader"]) == [nifti.READER_NAME]
+    assert list(df["diagnostics_Mask-original_Reader"]) == ["SimpleITK"]
