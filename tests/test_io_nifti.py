@@ -327,3 +327,23 @@ def test_extract_reports_the_reader(tmp_path):
     df = rlnfast.extract(str(tmp_path / "ct.nii.gz"), str(tmp_path / "m.nrrd"))
     assert list(df["diagnostics_Image-original_Reader"]) == [nifti.READER_NAME]
     assert list(df["diagnostics_Mask-original_Reader"]) == ["SimpleITK"]
+
+
+@pytest.mark.parametrize("which", ["libdeflate", "isal"])
+def test_each_inflater(tmp_path, monkeypatch, which):
+    """Both inflaters give SimpleITK's result and name truncated files (each where its package is installed)."""
+    cls = {"libdeflate": nifti._LibDeflate, "isal": nifti._Isal}[which]
+    try:
+        inst = cls()
+    except (ImportError, OSError, AttributeError) as exc:
+        pytest.skip(f"{which} unavailable: {exc}")
+    monkeypatch.setattr(nifti, "_INFLATER", (which, inst))
+    p = _ct_file(tmp_path)
+    assert_same_as_sitk(p)
+    raw = p.read_bytes()
+    (tmp_path / "cut.nii.gz").write_bytes(raw[:-2000])
+    with pytest.raises(ValueError, match=r"cut\.nii\.gz.*announces 48352"):
+        rio.read_volume(tmp_path / "cut.nii.gz")
+    ct = gzip.decompress(raw)
+    (tmp_path / "two.nii.gz").write_bytes(gzip.compress(ct[:5000]) + gzip.compress(ct[5000:]))
+    assert_same_as_sitk(tmp_path / "two.nii.gz")

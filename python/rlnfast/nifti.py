@@ -71,20 +71,18 @@ class _LibDeflate:
         self.gunzip.restype = ctypes.c_int
         self.gunzip.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p,
                                 ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_size_t)]
-        self._local = threading.local()
-
-    def decompressor(self):
-        d = getattr(self._local, "d", None)
-        if d is None:
-            d = self.alloc()
-            if not d:
-                raise MemoryError("libdeflate_alloc_decompressor failed")
-            self._local.d = d  # one per thread, kept for the thread's life (a few kB)
-        return d
 
     def inflate_into(self, raw: bytes, out: np.ndarray) -> tuple[int, str]:
         """Inflate every gzip member of ``raw`` into ``out`` (uint8); (bytes written, problem or '')."""
-        d = self.decompressor()
+        d = self.alloc()  # one per call (a few kB, microseconds): safe in the prefetch threads
+        if not d:
+            raise MemoryError("libdeflate_alloc_decompressor failed")
+        try:
+            return self._inflate(d, raw, out)
+        finally:
+            self.free(d)
+
+    def _inflate(self, d, raw: bytes, out: np.ndarray) -> tuple[int, str]:
         src = ctypes.cast(ctypes.c_char_p(raw), ctypes.c_void_p).value
         dst = out.ctypes.data
         n_in, n_out = len(raw), out.nbytes
