@@ -41,7 +41,7 @@ from _common import table, write_json  # noqa: E402
 def make_cohort(folder: Path, n_cases: int, shape, n_nodes: int) -> Path:
     import SimpleITK as sitk
 
-    from rlnfast.synthetic import make_ct
+    from rlnfast.segmentation.synthetic import make_ct
 
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
