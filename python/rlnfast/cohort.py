@@ -41,6 +41,7 @@ from .params import Params, load_params
 CASE_DIR = "cases"
 DEFAULT_CASE_TIMEOUT = 3600.0   # seconds one case may take by default (run(case_timeout=...), --case-timeout)
 THROTTLE_ENV = "RLNFAST_THROTTLE_S"   # testing aid: sleep this long after each case
+STALL_ENV = "RLNFAST_STALL_ID"         # testing aid: the case with this ID stalls (the per-case time limit fires)
 
 
 # ---------------------------------------------------------------------------------------------- batch
@@ -374,6 +375,9 @@ def _compute_group(group, p: Params, backend: str, out: Path, id_columns) -> lis
 
     if not group:
         return []
+    stall = os.environ.get(STALL_ENV)
+    if stall and any(str(t.row.get("ID", "")) == stall for t, _ in group):
+        time.sleep(1e6)
     try:
         tables = extract_many([item for _, item in group], p, backend)
     except Exception:
