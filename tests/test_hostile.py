@@ -173,7 +173,7 @@ def test_float32_bin_width_not_exact_in_float32_bins_as_numpy_and_pyradiomics():
     v = np.array([-0.05, -1e-10, 0.05, 0.07], np.float32)
     got = {b: firstorder(v.astype(np.float64), np.array([0, 4]), bin_width=0.1, value_dtype=np.float32,
                          backend=b)[0, ent] for b in ("cpu", "numpy")}
-    assert got["numpy"] == 1.0   # numpy 2: edges -0.1, 0, 0.1, 0.2 (the second edge low + w in float32)
+    assert got["numpy"] == pytest.approx(1.0, abs=1e-12)   # numpy 2: edges -0.1, 0, 0.1, 0.2 (the second edge low + w in float32)
     assert got["cpu"] == got["numpy"]
     # realistic float32 regions at binWidth 0.1 and 0.3: every backend bins as the reference
     rng = np.random.default_rng(3)
@@ -221,13 +221,16 @@ def test_constant_count_fractal_fit_has_nan_r2():
 
 # ---- 3. memory safety ------------------------------------------------------------------------------------
 
-def test_gather_after_the_label_map_changed():
-    out = _py(_CALL + """
+@pytest.mark.parametrize("edit", ["more", "fewer"])
+def test_gather_after_the_label_map_changed(edit):
+    """find_regions keeps the caller's array; changing it inside a region's box (more voxels: the old gather
+    wrote past the region's slice; fewer: left values unset) is an error, never a heap overflow."""
+    out = _py(_CALL + f"""
 from rlnfast.regions import find_regions, gather
-lm = np.zeros((8, 8, 8), np.int32); lm[2:4, 2:4, 2:4] = 1
+lm = np.zeros((8, 8, 8), np.int32); lm[2:6, 2:6, 2:6] = 1; lm[2:6, 2:6, 3] = 2
 img = np.arange(lm.size, dtype=np.float64).reshape(lm.shape)
 reg = find_regions(lm)
-lm[:] = 1                     # the caller changes its array: the region now has 512 voxels, not 8
+lm[2:6, 2:6, 3] = 1 if "{edit}" == "more" else 0
 print(json.dumps(call(lambda: gather(img, reg)[0].size)))
 """)
     assert out.get("error") == "ValueError" and "changed" in out["msg"], out

@@ -119,7 +119,7 @@ def _check_binned(out, offsets, values, mode, width, count):
     bad = np.nonzero((n > 0) & np.isnan(out[:, FEATURES.index("Entropy")]))[0]
     if len(bad):
         r = int(bad[0])
-        lo, hi = out[r, FEATURES.index("Minimum")], out[r, FEATURES.index("Maximum")]
+        lo, hi = float(out[r, FEATURES.index("Minimum")]), float(out[r, FEATURES.index("Maximum")])
         how = f"binWidth={width!r}" if mode == 0 else f"binCount={count}"
         raise ValueError(f"region {r} (values in [{lo!r}, {hi!r}]) cannot be binned exactly with {how}: more than "
                          f"{MAX_BIN_EDGES} bin edges, or bin edges that do not increase at this magnitude "
