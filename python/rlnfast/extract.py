@@ -110,6 +110,10 @@ def extract_many(items, p: Params, backend: str) -> list[pd.DataFrame]:
         per_case = [d if isinstance(d, list) else [d] for d in per_case]
         # a pyradiomics image type yields several images (LoG sigmas, wavelet decompositions): by name
         names = list(dict.fromkeys(d.name for ds in per_case for d in ds))
+        for cache, diag in zip(caches, per_case_diag):
+            why = cache.get("image type reasons", {}).get(itype)
+            if why:
+                diag[f"diagnostics_{itype}_Reason"] = why
         for name in names:
             datas = [next((d for d in ds if d.name == name), None) for ds in per_case]
             datas = [d if d is not None else _no_image(name, len(regions)) for d, (_, regions) in zip(datas, items)]

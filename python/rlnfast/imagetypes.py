@@ -156,10 +156,9 @@ def pyradiomics_images(image_type: str, ctx: ImageTypeContext) -> list:
         values = np.concatenate(vals) if vals else np.zeros(0)
         out.append(ImageTypeData(values, offsets, dtype or np.float64, None, {}, name=name, voxel_volume=vv,
                                  reasons=reasons, region_inputs=items))
-    if not out:   # pyradiomics yields nothing for any region (e.g. LoG without sigma): say so per region
-        reasons = {r: prep.region(r).reason or f"pyradiomics yields no {image_type} image" for r in range(n)}
-        out.append(ImageTypeData(np.zeros(0), np.zeros(n + 1, np.int64), np.float64, None, {},
-                                 name=None, voxel_volume=np.full(n, np.nan), reasons=reasons, region_inputs=[None] * n))
+    if not out:   # pyradiomics yields no image at all (LoG without sigma, LBP3D with force2D): no columns, a reason
+        ctx.cache.setdefault("image type reasons", {})[image_type] = (
+            f"pyradiomics yields no {image_type} image with these settings (no features)")
     return out
 
 
