@@ -186,6 +186,18 @@ def load_params(source=None, *, allow_foreign: bool = False, **overrides) -> Par
     return p
 
 
+def lbp3d_missing() -> str | None:
+    """What pyradiomics' LBP3D filter imports and cannot (it then yields nothing, silently), or None."""
+    for mod, name in (("scipy.stats", "kurtosis"), ("scipy.ndimage", "map_coordinates"),
+                      ("scipy.special", "sph_harm"), ("trimesh.creation", "icosphere")):
+        try:
+            m = __import__(mod, fromlist=[name])
+            getattr(m, name)
+        except (ImportError, AttributeError):
+            return f"{mod}.{name}"
+    return None
+
+
 def _unavailable(name):
     from .features import feature_classes
 
@@ -221,13 +233,10 @@ def _check_combinations(p: Params, where: str) -> None:
                              "optional dependency of rlnfast) is not installed (pip install --no-build-isolation "
                              "pyradiomics)")
     if "LBP3D" in p.image_types:
-        import importlib.util
-
-        if importlib.util.find_spec("trimesh") is None:
-            raise ValueError(f"{where}: imageType 'LBP3D' needs trimesh (pyradiomics silently skips LBP3D without "
-                             "it): pip install trimesh")
-    if "LBP2D" in p.image_types and not p.settings_for("LBP2D").get("force2D"):
-        pass   # pyradiomics computes LBP2D per slice of force2Ddimension either way
+        missing = lbp3d_missing()
+        if missing:
+            raise ValueError(f"{where}: imageType 'LBP3D' needs {missing}, which cannot be imported here "
+                             "(pyradiomics would silently compute no LBP3D image)")
     if "shape2D" in p.feature_classes and not p.settings.get("force2D"):
         raise ValueError(f"{where}: featureClass 'shape2D' needs setting 'force2D': true on 3-D images "
                          "(pyradiomics computes no shape2D without it)")
