@@ -365,7 +365,7 @@ def analyze(df: pd.DataFrame, outcome: str, cohort: str, patient: str | None = N
         "dca_report_range": list(dca_report_range), "conf_level": conf_level, "seed": seed,
         "model_name": model_name, "feature_sets": {k: list(v) for k, v in sets.items()},
         "size_rule": None if size_rule_mm is None else f"{size_column} >= {size_rule_mm:g} mm",
-        "outcome_label": outcome_label,
+        "outcome_label": outcome_label, "size_column": size_column,
     }
     if model_set is not None:  # the headline model first
         models = {model_set: models[model_set], **{k: v for k, v in models.items() if k != model_set}}
