@@ -23,7 +23,7 @@ from scipy import stats as _sps
 
 from .calibration import calibration_ci
 from .clustered import clustered_proportion_ci, obuchowski_auc, obuchowski_paired_test
-from .decision import decision_curve
+from .decision import net_benefit_table
 from .model import fit_model, predict_risk
 from .roc import delong_auc, delong_paired_test, threshold_metrics, youden_threshold
 from .selection import Selection, screen_features, select_features
@@ -234,7 +234,7 @@ def _measure(name, kind, patterns, cands, selected, risk, threshold, rule, data,
             rows.append(r)
             continue
         r.update(model_metrics(y, risk[m], threshold, groups=g, conf_level=conf_level, probability=probability))
-        dcs[lab] = decision_curve(y, risk[m], dca_thresholds)
+        dcs[lab] = net_benefit_table(y, risk[m], dca_thresholds)
         r["net_benefit_range"] = format_ranges(benefit_ranges(dcs[lab], nb_within))
         calib[lab] = {k: r.get(k) for k in ("citl", "citl_ci_low", "citl_ci_high", "slope", "slope_ci_low",
                                              "slope_ci_high", "calibration_holds")} if probability else None

@@ -252,7 +252,8 @@ def summary_sentences(result) -> list:
             if not r.citl_ci_low <= 0 <= r.citl_ci_high:
                 why.append("predicted risks are on average too " + ("low" if r.citl > 0 else "high"))
             if not r.slope_ci_low <= 1 <= r.slope_ci_high:
-                why.append("too extreme (slope below 1)" if r.slope < 1 else "too moderate (slope above 1)")
+                why.append("predicted risks are too extreme (slope below 1)" if r.slope < 1
+                           else "predicted risks are too moderate (slope above 1)")
             out.append(f"Calibration does not hold in {val}: {' and '.join(why)} ({detail}; node-level CIs). "
                        "Use the ranking (AUC) with care for absolute risks.")
     lo, hi = s.get("dca_report_range", (0.1, 0.7))
