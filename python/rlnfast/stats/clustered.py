@@ -155,9 +155,10 @@ def clustered_proportion_ci(success, groups, conf_level: float = 0.95) -> tuple[
 
     ``success``: 0/1 per node (e.g. called positive, over the metastatic nodes for sensitivity).
     p = sum x / n; ratio-estimator variance V = I / (I - 1) sum_i (x_i - p n_i)^2 / n^2 over the I patients
-    (x_i, n_i: successes and nodes of patient i); design effect deff = V / (p (1 - p) / n), at least 1
-    (never narrower than the node-level interval); Wilson interval on the effective sample size n / deff
-    (Rao & Scott 1992). Returns (p, ci_low, ci_high, deff).
+    (x_i, n_i: successes and nodes of patient i); design effect deff = V / V_1 with V_1 = p (1 - p) / (n - 1)
+    the same estimator when every node is its own patient (so one node per patient gives deff = 1 and the
+    plain Wilson interval), at least 1 (never narrower than the node-level interval); Wilson interval on the
+    effective sample size n / deff (Rao & Scott 1992). Returns (p, ci_low, ci_high, deff).
     """
     x = check_binary(success, "success")
     n = x.size
@@ -168,7 +169,7 @@ def clustered_proportion_ci(success, groups, conf_level: float = 0.95) -> tuple[
     xi = np.bincount(codes, weights=x, minlength=ncl)
     ni = np.bincount(codes, minlength=ncl).astype(float)
     p = float(x.mean())
-    binom = p * (1 - p) / n
+    binom = p * (1 - p) / (n - 1) if n > 1 else 0.0  # the same estimator with one node per patient
     if ncl > 1 and binom > 0:
         V = ncl / (ncl - 1) * float(np.sum((xi - p * ni) ** 2)) / n ** 2
         deff = max(1.0, V / binom)
