@@ -37,9 +37,9 @@ TARGETS = {"whole_volume_vs_scipy": 4.0, "regions_vs_whole_volume_scipy": 20.0}
 
 
 def synthetic_ct(shape, n_nodes, spacing=(0.7, 0.7, 2.5), seed=0):
-    """(image int16, labels, spacing xyz): rlnfast.synthetic.make_ct when present, else a local generator."""
+    """(image int16, labels, spacing xyz): rlnfast.segmentation.synthetic.make_ct if present, else a local one."""
     try:
-        from rlnfast.synthetic import make_ct
+        from rlnfast.segmentation.synthetic import make_ct
     except ImportError:
         make_ct = None
     if make_ct is not None:

@@ -22,7 +22,7 @@ from _common import table, timeit, write_json  # noqa: E402
 
 import rlnfast  # noqa: E402
 from rlnfast.ops.firstorder import FEATURES  # noqa: E402
-from rlnfast.synthetic import make_ct  # noqa: E402
+from rlnfast.segmentation.synthetic import make_ct  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

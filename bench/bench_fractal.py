@@ -38,9 +38,9 @@ from rlnfast.reference import fractal as ref  # noqa: E402
 def make_case(quick: bool):
     shape, n_nodes = ((80, 256, 256), 200) if quick else ((200, 512, 512), 1000)
     try:
-        from rlnfast.synthetic import make_ct
+        from rlnfast.segmentation.synthetic import make_ct
     except ImportError:  # pragma: no cover - the generator ships with rlnfast
-        raise SystemExit("rlnfast.synthetic.make_ct is missing")
+        raise SystemExit("rlnfast.segmentation.synthetic.make_ct is missing")
     return make_ct(shape=shape, spacing=(0.7, 0.7, 2.5), n_nodes=n_nodes, seed=0)
 
 

@@ -19,7 +19,7 @@ from _common import table, timeit, write_json  # noqa: E402
 
 from rlnfast import _backends, regions as R  # noqa: E402
 from rlnfast.ops.firstorder import firstorder  # noqa: E402
-from rlnfast.synthetic import make_ct  # noqa: E402
+from rlnfast.segmentation.synthetic import make_ct  # noqa: E402
 
 
 def main(argv=None):

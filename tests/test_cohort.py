@@ -17,7 +17,7 @@ import SimpleITK as sitk
 import rlnfast
 from rlnfast import cohort
 from rlnfast.cli import main as cli
-from rlnfast.synthetic import make_ct
+from rlnfast.segmentation.synthetic import make_ct
 
 from conftest import data_path
 

@@ -11,7 +11,7 @@ import SimpleITK as sitk
 import rlnfast
 from rlnfast import _backends
 from rlnfast.ops.firstorder import DEFAULT_FEATURES
-from rlnfast.synthetic import make_ct
+from rlnfast.segmentation.synthetic import make_ct
 
 
 @pytest.fixture(scope="module")

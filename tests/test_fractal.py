@@ -347,7 +347,7 @@ def test_feature_docs_and_settings_documented():
 
 @pytest.fixture(scope="module")
 def small_ct():
-    from rlnfast.synthetic import make_ct
+    from rlnfast.segmentation.synthetic import make_ct
 
     return make_ct(shape=(40, 128, 128), spacing=(0.7, 0.7, 2.5), n_nodes=25, seed=2)
 

@@ -28,7 +28,7 @@ pytestmark = [
                               '(or pip install torch==2.13.0 nnunetv2)'),
 ]
 
-PYTHON_DIR = str(Path(seg.__file__).resolve().parent.parent)
+PYTHON_DIR = str(Path(seg.__file__).resolve().parents[2])  # the folder holding rlnfast/
 
 
 def _rlnfast(*args, timeout=300):

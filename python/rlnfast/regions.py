@@ -107,16 +107,101 @@ def find_regions(label_map, labels=None, *, connected_components: bool = False, 
 
 
 def _components(lm, sel, connectivity, min_voxels, bbox) -> Regions:
+    cc = connected_components(lm, sel, merge_labels=False, connectivity=connectivity, min_voxels=min_voxels,
+                              bbox=bbox)
+    counts, bb = label_stats(cc.label_map)
+    ids = np.arange(1, len(cc) + 1, dtype=np.int64)
+    return Regions(label=ids, source_label=cc.source_label, count=counts[ids].astype(np.int64),
+                   bbox=bb[ids].astype(np.int64), label_map=cc.label_map, component=cc.component)
+
+
+def connectivity_structure(connectivity: int):
+    """The ``scipy.ndimage`` structuring element of a 3-D connectivity: 6 (faces) or 26 (faces, edges and
+    corners)."""
     from scipy import ndimage
 
     if connectivity not in (6, 26):
-        raise ValueError(f"connectivity={connectivity!r}: expected 6 or 26")
-    structure = ndimage.generate_binary_structure(3, 1 if connectivity == 6 else 3)
+        raise ValueError(f"connectivity={connectivity!r}: expected 6 (faces) or 26 (faces, edges and corners)")
+    return ndimage.generate_binary_structure(3, 1 if connectivity == 6 else 3)
+
+
+@dataclass
+class Components:
+    """Connected components of a label map (:func:`connected_components`), K of them after dropping small ones.
+
+    ``label_map``: int32, 0 background, 1..K. Per component (length K): ``source_label`` (the input label
+    value it came from), ``component`` (its number within its group, 1..n after dropping small ones),
+    ``scipy_number`` (``scipy.ndimage.label``'s number within its group, before dropping) and ``count``
+    (voxels). A group is one label (``merge_labels=False``) or the merged foreground (``merge_labels=True``).
+    """
+
+    label_map: np.ndarray
+    source_label: np.ndarray
+    component: np.ndarray
+    scipy_number: np.ndarray
+    count: np.ndarray
+
+    def __len__(self):
+        return len(self.count)
+
+
+def connected_components(label_map, labels=None, *, merge_labels: bool, connectivity: int = 26,
+                         min_voxels: int = 1, bbox=None) -> Components:
+    """Connected components of the chosen labels of an integer label map (z, y, x): ``scipy.ndimage.label``
+    with ``connectivity`` 26 or 6, components of fewer than ``min_voxels`` voxels dropped, the rest
+    numbered 1..K.
+
+    labels
+        None: every positive label. Or a list of label values (they need not be present).
+    merge_labels
+        True: the chosen labels form one foreground (``label_map > 0`` for None), labelled at once; the
+        components keep scipy's order (raster order of each component's first voxel), and a component's
+        ``source_label`` is the label value of one of its voxels (the chosen label when there is only one).
+        False: each label is labelled apart, in the order given (ascending for None), its components in
+        scipy's order within it; ``bbox`` (dense by label value, rows z0, y0, x0, z1, y1, x1 inclusive, as
+        :func:`label_stats`) crops each label's labelling to its bounding box (same result, faster).
+    """
+    from scipy import ndimage
+
+    structure = connectivity_structure(connectivity)
+    lm = np.asarray(label_map)
+    if merge_labels:
+        if labels is None:
+            fg = lm > 0
+        else:
+            sel = np.atleast_1d(np.asarray(labels, dtype=np.int64))
+            fg = (lm == int(sel[0])) if len(sel) == 1 else np.isin(lm, sel)
+        comp, n = ndimage.label(fg, structure=structure, output=np.int32)
+        source = np.zeros(n + 1, dtype=np.int64)
+        if n:
+            source[comp.ravel()] = lm.ravel()  # the label value of one voxel of each component
+            if labels is not None and len(sel) == 1:
+                source[1:] = int(sel[0])
+        counts = np.bincount(comp.ravel(), minlength=n + 1)[1:].astype(np.int64)
+        keep = counts >= min_voxels
+        k = int(keep.sum())
+        if not np.all(keep):
+            lut = np.zeros(n + 1, dtype=np.int32)
+            lut[1:][keep] = np.arange(1, k + 1, dtype=np.int32)
+            comp = lut[comp]
+        scipy_number = np.arange(1, n + 1, dtype=np.int64)[keep]
+        return Components(label_map=np.ascontiguousarray(comp, dtype=np.int32), source_label=source[1:][keep],
+                          component=np.arange(1, k + 1, dtype=np.int64), scipy_number=scipy_number,
+                          count=counts[keep])
+
+    if labels is None:
+        sel = np.unique(lm)
+        sel = sel[sel > 0]
+    else:
+        sel = np.atleast_1d(np.asarray(labels, dtype=np.int64))
     out = np.zeros(lm.shape, dtype=np.int32)
-    src, comp = [], []
+    src, comp, raw, cnt = [], [], [], []
     next_id = 1
     for lab in sel:
-        sl = tuple(slice(int(bbox[lab][a]), int(bbox[lab][a + 3]) + 1) for a in range(3))
+        if bbox is None:
+            sl = (slice(None),) * lm.ndim
+        else:
+            sl = tuple(slice(int(bbox[lab][a]), int(bbox[lab][a + 3]) + 1) for a in range(3))
         cc, n = ndimage.label(lm[sl] == lab, structure=structure)
         if n == 0:
             continue
@@ -129,11 +214,11 @@ def _components(lm, sel, connectivity, min_voxels, bbox) -> Regions:
         view[m] = remap[cc[m]]
         src += [int(lab)] * len(keep)
         comp += list(range(1, len(keep) + 1))
+        raw += keep.tolist()
+        cnt += sizes[keep].tolist()
         next_id += len(keep)
-    counts, bb = label_stats(out)
-    ids = np.arange(1, next_id, dtype=np.int64)
-    return Regions(label=ids, source_label=np.asarray(src, np.int64), count=counts[ids].astype(np.int64),
-                   bbox=bb[ids].astype(np.int64), label_map=out, component=np.asarray(comp, np.int64))
+    return Components(label_map=out, source_label=np.asarray(src, np.int64), component=np.asarray(comp, np.int64),
+                      scipy_number=np.asarray(raw, np.int64), count=np.asarray(cnt, np.int64))
 
 
 def gather(image: np.ndarray, regions: Regions, *, non_finite: str = "error", name: str = "image"):

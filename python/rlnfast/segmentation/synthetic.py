@@ -1,15 +1,22 @@
 """Seeded synthetic CT with lymph-node-like regions: the built-in data of the quick start, the tests and the
 benchmarks (no data file ships with rlnfast).
 
-The volume is thorax-like: soft tissue (~40 HU) with fat (-100 HU) and air (-800 HU) compartments,
-Gaussian noise, and ``n_nodes`` ellipsoidal nodes (diameters 5-15 mm) labelled 1..n in the label map.
-A node's texture can be made heterogeneous and its outline irregular (the study's metastatic pattern).
+:func:`make_ct` / :func:`make_cohort`: a thorax-like volume, soft tissue (~40 HU) with fat (-100 HU) and air
+(-800 HU) compartments, Gaussian noise, and ``n_nodes`` ellipsoidal nodes (diameters 5-15 mm) labelled 1..n
+in the label map. A node's texture can be made heterogeneous and its outline irregular (the study's
+metastatic pattern); ``make_cohort`` writes the demo's study cohort.
+
+:func:`synthetic_node_cases`: small CTs with bright nodes, the training and test data of the tiny nnU-Net
+(tests, ``rlnfast demo --segment``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+
+from ..io import write_volume
 
 
 @dataclass
@@ -131,8 +138,6 @@ def make_cohort(out_dir, n_patients: int = 150, seed: int = 0, *, shape=(40, 96,
     pyradiomics batch convention) and ``nodes.csv`` (ID, label, metastatic, cohort, patient). Returns
     (batch_path, nodes_path).
     """
-    from pathlib import Path
-
     import pandas as pd
     import SimpleITK as sitk
 
@@ -163,3 +168,60 @@ def make_cohort(out_dir, n_patients: int = 150, seed: int = 0, *, shape=(40, 96,
     pd.DataFrame(batch).to_csv(batch_path, index=False)
     pd.DataFrame(nodes).to_csv(nodes_path, index=False)
     return batch_path, nodes_path
+
+
+def synthetic_node_cases(out_dir, n_cases: int = 10, seed: int = 0, shape=(24, 48, 48), spacing=(0.8, 0.8, 2.0),
+                         nodes_per_case=(2, 4)):
+    """Write ``n_cases`` small synthetic CTs with bright node-like ellipsoids; returns the batch table.
+
+    Each case: soft tissue ~40 HU with a smooth gradient and Gaussian noise (SD 20), fat (-100 HU) slab,
+    and 2-4 non-overlapping ellipsoidal nodes (semi-axes 2.4-4.8 mm in-plane, 2-4 mm along z) of
+    ~140 HU. Files ``<out_dir>/<ID>_ct.nii.gz`` (int16) and ``<ID>_mask.nii.gz`` (node map, labels 1..K
+    one per node); the returned DataFrame has columns ``ID, Image, Mask, n_nodes``. Seeded: the same
+    ``seed`` gives the same files.
+    """
+    import pandas as pd
+    import SimpleITK as sitk
+
+    rng = np.random.default_rng(seed)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sx, sy, sz = (float(s) for s in spacing)
+    zz, yy, xx = np.meshgrid(*(np.arange(n) for n in shape), indexing="ij")
+    rows = []
+    for c in range(n_cases):
+        case = f"case{c:03d}"
+        ct = 40.0 + 10.0 * (yy / shape[1]) + rng.normal(0.0, 20.0, shape)
+        fat_y = int(rng.integers(shape[1] // 4, shape[1] // 2))
+        ct[:, :fat_y // 3, :] = -100.0 + rng.normal(0.0, 20.0, ct[:, :fat_y // 3, :].shape)
+        mask = np.zeros(shape, np.int16)
+        k = int(rng.integers(nodes_per_case[0], nodes_per_case[1] + 1))
+        placed = 0
+        for _ in range(200):
+            if placed == k:
+                break
+            r_xy = rng.uniform(2.4, 4.8)
+            r_z = rng.uniform(2.0, 4.0)
+            cz = rng.uniform(r_z / sz + 1, shape[0] - r_z / sz - 2)
+            cy = rng.uniform(r_xy / sy + 1, shape[1] - r_xy / sy - 2)
+            cx = rng.uniform(r_xy / sx + 1, shape[2] - r_xy / sx - 2)
+            e = (((xx - cx) * sx / r_xy) ** 2 + ((yy - cy) * sy / r_xy) ** 2 + ((zz - cz) * sz / r_z) ** 2) <= 1.0
+            grown = e | np.roll(e, 1, 0) | np.roll(e, -1, 0) | np.roll(e, 1, 1) | np.roll(e, -1, 1) \
+                | np.roll(e, 1, 2) | np.roll(e, -1, 2)
+            if np.any(mask[grown] > 0) or e.sum() < 8:
+                continue
+            placed += 1
+            mask[e] = placed
+            ct[e] = 140.0 + rng.normal(0.0, 20.0, int(e.sum()))
+        img = sitk.GetImageFromArray(np.round(ct).astype(np.int16))
+        img.SetSpacing((sx, sy, sz))
+        img.SetOrigin((-20.0, 15.0, 100.0 + 5 * c))
+        lab = sitk.GetImageFromArray(mask)
+        lab.CopyInformation(img)
+        ip, mp = out.resolve() / f"{case}_ct.nii.gz", out.resolve() / f"{case}_mask.nii.gz"
+        write_volume(img, ip)
+        write_volume(lab, mp)
+        rows.append({"ID": case, "Image": str(ip), "Mask": str(mp), "n_nodes": placed})
+    df = pd.DataFrame(rows)
+    df.to_csv(out / "batch.csv", index=False)
+    return df
