@@ -48,7 +48,7 @@ def run(args) -> int:
 
     from rlnfast import stats
     from rlnfast.cli import main as cli
-    from rlnfast.synthetic import make_cohort
+    from rlnfast.segmentation.synthetic import make_cohort
 
     t0 = time.perf_counter()
     out = Path(args.output)
