@@ -302,11 +302,20 @@ def _check_settings(settings: dict, where: str, section: str, supported: dict) -
 
         try:   # the image types' own checks, whether or not Elasticity/DEM is enabled
             eop.elasticity_params(**eop.params_from_settings(out))
-            if out.get("sigma") is not None:
+            if out.get("sigma") is not None and _sigma_is_dems(section, out["sigma"]):
                 dop.check_sigma(out["sigma"])
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{where}: {section} {exc}") from None
     return out
+
+
+def _sigma_is_dems(section: str, sigma) -> bool:
+    """Whether ``sigma`` in this section is DEM's (one scale in mm) rather than LoG's (a list of scales)."""
+    from .imagetypes import canonical
+
+    if section.startswith("imageType "):
+        return canonical(section[len("imageType "):]) == "DEM"
+    return not isinstance(sigma, (list, tuple))
 
 
 def _is_number(v) -> bool:
