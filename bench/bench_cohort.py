@@ -6,7 +6,9 @@ Data: N seeded synthetic cases written as .nii.gz (default 40 of 512x512x120 wit
 --quick: 8 of 256x256x60 with 10 regions). Measured in one run:
   floor       a plain loop that only reads every image and mask with SimpleITK (the I/O floor);
   rlnfast     `rlnfast extract --jobs 2` on all cases: firstorder on Original, Elasticity and DEM plus the
-              fractal class (the image types and classes available in this build);
+              fractal class (the image types and classes available in this build; fractal box sizes at
+              their default, features.md: s_min = the smallest spacing, doubling up to the region's largest
+              extent L);
   pyradiomics `pyradiomics --jobs 2` (firstorder only) on the first 2 cases, its time per region scaled to
               the cohort.
 Correctness first: rlnfast's original_firstorder values are compared with the pyradiomics CLI output on the
