@@ -33,10 +33,10 @@ def demo_params(path: Path) -> Path:
     bins = {"Original": "binWidth: 5", "Elasticity": "binWidth: 10", "DEM": "binCount: 32"}
     types = ["Original", "Elasticity", "DEM"]
     classes = ["firstorder", "fractal"]
-    # fractalMinBoxSize: the in-plane spacing, so 6-16 mm nodes get 3-4 box sizes (the default, the largest
-    # spacing of 2.5 mm, leaves most nodes fewer than 3 sizes and their fractal features NaN)
+    # fractal box sizes: the default (features.md: s_min = the smallest spacing, 0.8 mm here, doubling up to the
+    # node's largest extent L) gives the demo's 6-16 mm nodes 4-5 sizes; fractalMinBoxSize would move s_min
     text = ["# rlnfast demo parameters (pyradiomics parameter-file format)", "setting:", "  voxelArrayShift: 0",
-            "  fractalMinBoxSize: 0.8", "imageType:"]
+            "imageType:"]
     text += [f"  {t}: {{{bins[t]}}}" for t in types]
     text += ["featureClass:"] + [f"  {c}:" for c in classes]
     path.write_text("\n".join(text) + "\n")
