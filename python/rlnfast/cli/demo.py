@@ -32,7 +32,7 @@ def demo_params(path: Path) -> Path:
     """The demo's parameter file: three image types (per-type bin widths), first-order and fractal features."""
     bins = {"Original": "binWidth: 5", "Elasticity": "binWidth: 10", "DEM": "binCount: 32"}
     types = ["Original", "Elasticity", "DEM"]
-    classes = ["firstorder", "fractal"]
+    classes = ["firstorder", "fractal", "size"]
     # fractal box sizes: the default (features.md: s_min = the smallest spacing, 0.8 mm here, doubling up to the
     # node's largest extent L) gives the demo's 6-16 mm nodes 4-5 sizes; fractalMinBoxSize would move s_min
     text = ["# rlnfast demo parameters (pyradiomics parameter-file format)", "setting:", "  voxelArrayShift: 0",
