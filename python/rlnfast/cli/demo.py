@@ -37,7 +37,7 @@ def add_arguments(p):
     p.add_argument("--bootstrap", type=int, default=500, help="bootstrap replicates for CIs and bands (default 500)")
     p.add_argument("--segment", action="store_true",
                    help="also train a tiny nnU-Net on training cases (nodes in fat, smaller CTs) and take the "
-                        "validation nodes from its predictions (needs rlnfast[seg]; 3-5 minutes on 2 CPU cores)")
+                        "validation nodes from its predictions (needs rlnfast[seg]; about 3.5 CPU minutes)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
