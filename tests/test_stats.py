@@ -1,6 +1,6 @@
 """rlnfast.stats against R's pROC 1.18 / rms 6.5 golden values, dcurves, and its own contracts.
 
-Golden values: ../shared/data/stats_golden (README there has the R script). Tolerances: DeLong AUC,
+Golden values: $RLNFAST_SHARED/data/stats_golden or ../shared/data/stats_golden (README there has the R script). Tolerances: DeLong AUC,
 variance, CIs and tests 1e-9; rms val.prob statistics 1e-6; net benefit vs dcurves.dca 1e-12.
 """
 from __future__ import annotations
@@ -18,24 +18,23 @@ from scipy import optimize, special
 from rlnfast import stats
 from rlnfast.stats import plots, report
 
-GOLDEN_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stats_golden"
+from conftest import data_path   # $RLNFAST_SHARED/data or ../shared/data
+
 DATASETS = ("dev", "val", "small", "inverse")
 TOL_DELONG = 1e-9
 TOL_RMS = 1e-6
 
-needs_golden = pytest.mark.skipif(not (GOLDEN_DIR / "golden_pROC_rms.json").is_file(),
-                                  reason=f"golden folder {GOLDEN_DIR} is absent (shared data not checked out)")
+# absent golden data: skip saying so, or fail under CI=true (conftest.data_path)
+needs_golden = pytest.mark.usefixtures("golden")
 
 
 @pytest.fixture(scope="module")
 def golden():
-    if not (GOLDEN_DIR / "golden_pROC_rms.json").is_file():
-        pytest.skip(f"golden folder {GOLDEN_DIR} is absent (shared data not checked out)")
-    return json.loads((GOLDEN_DIR / "golden_pROC_rms.json").read_text())
+    return json.loads(data_path("stats_golden", "golden_pROC_rms.json").read_text())
 
 
 def _data(name: str) -> pd.DataFrame:
-    return pd.read_csv(GOLDEN_DIR / f"{name}.csv")
+    return pd.read_csv(data_path("stats_golden", f"{name}.csv"))
 
 
 def _num(v):
