@@ -5,6 +5,7 @@ when it only affects feature classes rlnfast does not compute; nothing is silent
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import os
 import warnings
@@ -101,6 +102,29 @@ class Params:
                 "featureClass": {k: (list(v) if v is not None else None) for k, v in self.feature_classes.items()}}
 
 
+def did_you_mean(name, choices) -> str:
+    """'; did you mean 'x'?' for the closest of ``choices`` to a misspelt ``name`` (case-insensitive), or ''."""
+    choices = [str(c) for c in choices]
+    low = {c.lower(): c for c in choices}
+    hit = difflib.get_close_matches(str(name).lower(), list(low), n=1, cutoff=0.75)
+    return f"; did you mean {low[hit[0]]!r}?" if hit else ""
+
+
+def _parse_error(path: Path, exc: Exception) -> ValueError:
+    """A parse error of a parameter file pointing at the file, line and column."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:   # PyYAML
+        problem = " ".join(str(x) for x in (getattr(exc, "context", None), getattr(exc, "problem", None)) if x)
+        ctx = getattr(exc, "context_mark", None)
+        started = f" (the construct began at line {ctx.line + 1}, column {ctx.column + 1})" \
+            if ctx is not None and ctx.line != mark.line else ""
+        return ValueError(f"parameter file {str(path)!r}, line {mark.line + 1}, column {mark.column + 1}: "
+                          f"invalid YAML: {problem or exc}{started}")
+    if isinstance(exc, json.JSONDecodeError):
+        return ValueError(f"parameter file {str(path)!r}, line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}")
+    return ValueError(f"parameter file {str(path)!r} could not be parsed: {exc}")
+
+
 def _read(source) -> tuple[dict, str]:
     if source is None:
         return {}, "defaults"
@@ -121,7 +145,7 @@ def _read(source) -> tuple[dict, str]:
 
                 data = yaml.safe_load(text)
         except Exception as exc:
-            raise ValueError(f"parameter file {str(path)!r} could not be parsed: {exc}") from exc
+            raise _parse_error(path, exc) from None
         if data is None:
             data = {}
         if not isinstance(data, dict):
@@ -140,7 +164,9 @@ def load_params(source=None, *, allow_foreign: bool = False, **overrides) -> Par
     data, where = _read(source)
     unknown_top = set(data) - {"setting", "imageType", "featureClass", "voxelSetting"}
     if unknown_top:
-        raise ValueError(f"{where}: unknown section(s) {sorted(unknown_top)} (expected setting, imageType, featureClass)")
+        hints = "".join(did_you_mean(k, ("setting", "imageType", "featureClass")) for k in sorted(unknown_top))
+        raise ValueError(f"{where}: unknown section(s) {sorted(unknown_top)} (expected setting, imageType, "
+                         f"featureClass){hints}")
     if data.get("voxelSetting"):
         raise ValueError(f"{where}: voxelSetting (voxel-based extraction) is not supported by rlnfast")
     p = Params(source=where)
@@ -159,7 +185,7 @@ def load_params(source=None, *, allow_foreign: bool = False, **overrides) -> Par
             canon = canonical(name)
             if canon is None:
                 raise ValueError(f"{where}: imageType {name!r} is not supported by rlnfast "
-                                 f"(supported: {', '.join(REGISTRY)})")
+                                 f"(supported: {', '.join(REGISTRY)}){did_you_mean(name, REGISTRY)}")
             p.image_types[canon] = _check_settings(dict(sub or {}), where, f"imageType {name}", supported)
     if "featureClass" in data:
         fc = data.get("featureClass") or {}
@@ -174,10 +200,14 @@ def load_params(source=None, *, allow_foreign: bool = False, **overrides) -> Par
                 p.feature_classes[name] = list(feats) if feats else None
             elif name in PYRADIOMICS_CLASSES and allow_foreign:
                 p.foreign_classes[name] = list(feats) if feats else None
-            else:
+            elif name in PYRADIOMICS_CLASSES:
                 raise ValueError(f"{where}: featureClass {name!r} is not computed by rlnfast (supported: "
                                  f"{', '.join(classes)}; the pyradiomics drop-in "
                                  "rlnfast.pyradiomics.RadiomicsFeatureExtractor delegates other classes)")
+            else:
+                raise ValueError(f"{where}: unknown feature class {name!r}"
+                                 f"{did_you_mean(name, classes + PYRADIOMICS_CLASSES) or ''} (rlnfast computes: "
+                                 f"{', '.join(classes)}; pyradiomics' other classes: {', '.join(PYRADIOMICS_CLASSES)})")
     _check_class_settings(p, where)
     _check_feature_names(p, where)
     return p
@@ -198,7 +228,9 @@ def _check_settings(settings: dict, where: str, section: str, supported: dict) -
                 raise ValueError(f"{where}: {section} key {key!r}={value!r} is not supported by rlnfast "
                                  "(it would change the features; remove it or use pyradiomics)")
         else:
-            raise ValueError(f"{where}: unknown {section} key {key!r}")
+            known = list(supported) + sorted(NEUTRAL_SETTINGS | FOREIGN_CLASS_SETTINGS | set(REFUSED_SETTINGS))
+            raise ValueError(f"{where}: unknown {section} key {key!r}{did_you_mean(key, known)} "
+                             "(docs/parameters.md lists every setting)")
     if out.get("binWidth") is not None:
         bw = out["binWidth"]
         if not isinstance(bw, (int, float)) or bw <= 0:
@@ -233,5 +265,6 @@ def _check_feature_names(p: Params, where: str) -> None:
         if feats and cls in known:
             bad = [f for f in feats if f not in known[cls]]
             if bad:
-                raise ValueError(f"{where}: featureClass {cls}: unknown feature(s) {bad} "
+                hints = "".join(did_you_mean(f, known[cls]) for f in bad)
+                raise ValueError(f"{where}: featureClass {cls}: unknown feature(s) {bad}{hints} "
                                  f"(known: {', '.join(sorted(known[cls]))})")
