@@ -81,3 +81,44 @@ def test_missing_chromium_and_seg_follow_the_same_rule(tmp_path, ci):
     assert all(l.startswith("FAILED" if ci else "SKIPPED") for l in lines), out[-3000:]
     assert any("chromium" in l and "apt-get install -y chromium" in l for l in lines), out[-3000:]
     assert any("torch" in l and 'pip install "rlnfast[seg]"' in l for l in lines), out[-3000:]
+
+
+def test_run_tests_sh_builds_once_and_needs_no_root_outside_ci():
+    """Static checks of the README's test command: one `pip install .` of the package, after the third-party
+    installs; apt-get only under CI=true or RLNFAST_INSTALL_SYSTEM=1; the plan printed before any install."""
+    text = (HERE / "run_tests.sh").read_text()
+    code = [l.split("#")[0] for l in text.splitlines()]
+    body = "\n".join(code)
+    installs = [i for i, l in enumerate(code) if "-m pip install" in l]
+    package = [i for i, l in enumerate(code) if "pip install -q ." in l or 'pip install -q ".[' in l]
+    assert len(package) == 1, "the package must be pip-installed exactly once"
+    assert package[0] == max(installs), "third-party packages first, then the package itself"
+    plan = min(i for i, l in enumerate(code) if "will pip install" in l)
+    assert plan < min(installs), "the plan is printed before anything is installed"
+    apt = [i for i, l in enumerate(code) if "apt-get install" in l and "say" not in l and "echo" not in l]
+    assert apt, "chromium is still installed in CI"
+    guard = max(i for i, l in enumerate(code[:apt[0]]) if l.strip().startswith("if ") and "apt-get" not in l)
+    assert "CI_ON" in code[guard] and "RLNFAST_INSTALL_SYSTEM" in code[guard], code[guard]
+    assert "sudo" not in body
+
+
+def test_build_stamp_changes_with_sources_and_cuda_setting(tmp_path, monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("source_hash", HERE.parent / "tools" / "source_hash.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    (tmp_path / "csrc").mkdir()
+    (tmp_path / "python" / "rlnfast").mkdir(parents=True)
+    (tmp_path / "setup.py").write_text("x")
+    (tmp_path / "python" / "rlnfast" / "a.py").write_text("a = 1\n")
+    monkeypatch.setenv("RLNFAST_CUDA", "OFF")
+    h0 = mod.source_hash(tmp_path)
+    (tmp_path / "python" / "rlnfast" / "_core.so").write_bytes(b"built")   # build outputs do not count
+    (tmp_path / "python" / "rlnfast" / "_build_stamp.txt").write_text(h0)
+    assert mod.source_hash(tmp_path) == h0
+    (tmp_path / "python" / "rlnfast" / "a.py").write_text("a = 2\n")
+    h1 = mod.source_hash(tmp_path)
+    assert h1 != h0
+    monkeypatch.setenv("RLNFAST_CUDA", "ON")
+    assert mod.source_hash(tmp_path) != h1
