@@ -36,66 +36,78 @@ static std::vector<i64> box_offsets(const I64& boxes) {
   return off;
 }
 
-static DemArgs dem_args(const VolumeView& v, std::vector<double> spacing_zyx, double sigma, double clip_lo,
-                        double clip_hi, double rho_w, double gamma, const I64& boxes, const std::vector<i64>& off,
-                        bool out_f32, std::vector<i64>& first_nan) {
-  if (spacing_zyx.size() != 3) throw py::value_error("dem: spacing must have 3 values (z, y, x)");
+static py::array_t<i64> to_array(const std::vector<i64>& v) {
+  py::array_t<i64> r(v.size());
+  std::copy(v.begin(), v.end(), r.mutable_data());
+  return r;
+}
+
+// The args of one dem call with the host arrays they point into (box offsets, first_nan), built and validated
+// in one place for the host and the device entry points; out and stream are set by the caller.
+struct DemCall {
+  std::vector<i64> off, first_nan;
   DemArgs a;
-  a.ct = v;
-  for (int i = 0; i < 3; ++i) a.spacing[i] = spacing_zyx[i];
-  a.sigma = sigma;
-  a.params = eparams(clip_lo, clip_hi, rho_w, gamma);
-  a.boxes = boxes.data();
-  a.n_boxes = boxes.shape(0);
-  a.out_offsets = off.data();
-  a.out = nullptr;
-  a.out_f32 = out_f32;
-  first_nan.assign(a.n_boxes, -1);
-  a.first_nan = first_nan.data();
-  a.stream = nullptr;
-  check(validate(a), "dem");
-  return a;
+  DemCall(const VolumeView& v, const std::vector<double>& spacing_zyx, double sigma,
+          const dem::ElasticityParams& params, const I64& boxes, bool out_f32)
+      : off(box_offsets(boxes)) {
+    if (spacing_zyx.size() != 3) throw py::value_error("dem: spacing must have 3 values (z, y, x)");
+    a.ct = v;
+    for (int i = 0; i < 3; ++i) a.spacing[i] = spacing_zyx[i];
+    a.sigma = sigma;
+    a.params = params;
+    a.boxes = boxes.data();
+    a.n_boxes = boxes.shape(0);
+    a.out_offsets = off.data();
+    a.out = nullptr;
+    a.out_f32 = out_f32;
+    first_nan.assign(a.n_boxes, -1);
+    a.first_nan = first_nan.data();
+    a.stream = nullptr;
+    check(validate(a), "dem");
+  }
+  DemCall(const DemCall&) = delete;   // a points into off and first_nan
+  DemCall& operator=(const DemCall&) = delete;
+};
+
+// The Python entry point of a backend's host dem (cpu.dem, cuda.dem_host): (values, offsets, first_nan).
+template <class Run>
+static auto dem_host_entry(Run run) {
+  return [run](py::array ct, std::vector<double> spacing_zyx, double sigma, double clip_lo, double clip_hi,
+               double rho_w, double gamma, I64 boxes, bool out_f32) -> py::tuple {
+    VolumeView v = volume_view(ct, "CT");
+    DemCall c(v, spacing_zyx, sigma, eparams(clip_lo, clip_hi, rho_w, gamma), boxes, out_f32);
+    const i64 total = c.off.back();
+    py::array out = out_f32 ? py::array(py::array_t<float>(total)) : py::array(py::array_t<double>(total));
+    c.a.out = out.mutable_data();
+    {
+      py::gil_scoped_release nogil;
+      run(c.a);
+    }
+    return py::make_tuple(out, to_array(c.off), to_array(c.first_nan));
+  };
 }
 
+// The Python entry point of a backend's host elasticity (cpu.elasticity, cuda.elasticity_host): (E, first_nan).
 template <class Run>
-static py::tuple dem_host_call(const py::array& ct, std::vector<double> spacing_zyx, double sigma, double clip_lo,
-                               double clip_hi, double rho_w, double gamma, const I64& boxes, bool out_f32, Run run) {
-  VolumeView v = volume_view(ct, "CT");
-  std::vector<i64> off = box_offsets(boxes);
-  std::vector<i64> first_nan;
-  DemArgs a = dem_args(v, spacing_zyx, sigma, clip_lo, clip_hi, rho_w, gamma, boxes, off, out_f32, first_nan);
-  py::array out = out_f32 ? py::array(py::array_t<float>(off.back())) : py::array(py::array_t<double>(off.back()));
-  a.out = out.mutable_data();
-  {
-    py::gil_scoped_release nogil;
-    run(a);
-  }
-  py::array_t<i64> fn(a.n_boxes);
-  std::copy(first_nan.begin(), first_nan.end(), fn.mutable_data());
-  py::array_t<i64> offs(off.size());
-  std::copy(off.begin(), off.end(), offs.mutable_data());
-  return py::make_tuple(out, offs, fn);
-}
-
-template <class Run>
-static py::tuple elasticity_host_call(const py::array& ct, double clip_lo, double clip_hi, double rho_w, double gamma,
-                                      bool out_f32, Run run) {
-  ElasticityArgs a;
-  a.ct = volume_view(ct, "CT");
-  a.params = eparams(clip_lo, clip_hi, rho_w, gamma);
-  a.out_f32 = out_f32;
-  a.stream = nullptr;
-  i64 first_nan = -1;
-  a.first_nan = &first_nan;
-  check(validate(a), "elasticity");
-  std::vector<py::ssize_t> shape = {(py::ssize_t)a.ct.nz, (py::ssize_t)a.ct.ny, (py::ssize_t)a.ct.nx};
-  py::array out = out_f32 ? py::array(py::array_t<float>(shape)) : py::array(py::array_t<double>(shape));
-  a.out = out.mutable_data();
-  {
-    py::gil_scoped_release nogil;
-    run(a);
-  }
-  return py::make_tuple(out, first_nan);
+static auto elasticity_host_entry(Run run) {
+  return [run](py::array ct, double clip_lo, double clip_hi, double rho_w, double gamma, bool out_f32) -> py::tuple {
+    ElasticityArgs a;
+    a.ct = volume_view(ct, "CT");
+    a.params = eparams(clip_lo, clip_hi, rho_w, gamma);
+    a.out_f32 = out_f32;
+    a.stream = nullptr;
+    i64 first_nan = -1;
+    a.first_nan = &first_nan;
+    check(validate(a), "elasticity");
+    std::vector<py::ssize_t> shape = {(py::ssize_t)a.ct.nz, (py::ssize_t)a.ct.ny, (py::ssize_t)a.ct.nx};
+    py::array out = out_f32 ? py::array(py::array_t<float>(shape)) : py::array(py::array_t<double>(shape));
+    a.out = out.mutable_data();
+    {
+      py::gil_scoped_release nogil;
+      run(a);
+    }
+    return py::make_tuple(out, first_nan);
+  };
 }
 
 static const char* DEM_DOC =
@@ -106,23 +118,16 @@ static const char* E_DOC =
     "Elasticity E of every voxel: (E, first_nan); first_nan is the flat index of the first NaN voxel, or -1.";
 
 void bind_dem(py::module_& cpu_m, py::module_* cuda_m) {
-  cpu_m.def(
-      "dem",
-      [](py::array ct, std::vector<double> spacing_zyx, double sigma, double clip_lo, double clip_hi, double rho_w,
-         double gamma, I64 boxes, bool out_f32) {
-        return dem_host_call(ct, spacing_zyx, sigma, clip_lo, clip_hi, rho_w, gamma, boxes, out_f32,
-                             [](const DemArgs& a) { cpu::dem(a); });
-      },
-      py::arg("ct"), py::arg("spacing_zyx"), py::arg("sigma"), py::arg("clip_lo"), py::arg("clip_hi"),
-      py::arg("rho_w"), py::arg("gamma"), py::arg("boxes"), py::arg("out_f32") = false, DEM_DOC);
-  cpu_m.def(
-      "elasticity",
-      [](py::array ct, double clip_lo, double clip_hi, double rho_w, double gamma, bool out_f32) {
-        return elasticity_host_call(ct, clip_lo, clip_hi, rho_w, gamma, out_f32,
-                                    [](const ElasticityArgs& a) { cpu::elasticity(a); });
-      },
-      py::arg("ct"), py::arg("clip_lo"), py::arg("clip_hi"), py::arg("rho_w"), py::arg("gamma"),
-      py::arg("out_f32") = false, E_DOC);
+  // Argument lists, each written once: the elasticity parameters, then what every dem entry point takes
+  // between the CT and the output options.
+  const auto e_params = arg_list(py::arg("clip_lo"), py::arg("clip_hi"), py::arg("rho_w"), py::arg("gamma"));
+  const auto dem_params = arg_list(py::arg("spacing_zyx"), py::arg("sigma")) + e_params + arg_list(py::arg("boxes"));
+  const auto dem_host_args = arg_list(py::arg("ct")) + dem_params + arg_list(py::arg("out_f32") = false);
+  const auto e_host_args = arg_list(py::arg("ct")) + e_params + arg_list(py::arg("out_f32") = false);
+
+  dem_host_args.def(cpu_m, "dem", dem_host_entry([](const DemArgs& a) { cpu::dem(a); }), DEM_DOC);
+  e_host_args.def(cpu_m, "elasticity", elasticity_host_entry([](const ElasticityArgs& a) { cpu::elasticity(a); }),
+                  E_DOC);
   cpu_m.def(
       "dem_radius",
       [](std::vector<double> spacing_zyx, double sigma) {
@@ -133,18 +138,12 @@ void bind_dem(py::module_& cpu_m, py::module_* cuda_m) {
       py::arg("spacing_zyx"), py::arg("sigma"), "Filter radius per axis (z, y, x) in voxels: int(4 sigma/spacing + 0.5)");
 
 #ifdef RLNFAST_WITH_CUDA
-  cuda_m->def(
-      "dem_host",
-      [](py::array ct, std::vector<double> spacing_zyx, double sigma, double clip_lo, double clip_hi, double rho_w,
-         double gamma, I64 boxes, bool out_f32) {
-        return dem_host_call(ct, spacing_zyx, sigma, clip_lo, clip_hi, rho_w, gamma, boxes, out_f32,
-                             [](const DemArgs& a) { cuda::dem_host(a); });
-      },
-      py::arg("ct"), py::arg("spacing_zyx"), py::arg("sigma"), py::arg("clip_lo"), py::arg("clip_hi"),
-      py::arg("rho_w"), py::arg("gamma"), py::arg("boxes"), py::arg("out_f32") = false,
-      "Host-array version of dem on the GPU (float32 kernels; copies in and out)");
-  cuda_m->def(
-      "dem",
+  dem_host_args.def(*cuda_m, "dem_host", dem_host_entry([](const DemArgs& a) { cuda::dem_host(a); }),
+                    "Host-array version of dem on the GPU (float32 kernels; copies in and out)");
+  const auto dem_device_args = arg_list(py::arg("ct"), py::arg("dtype"), py::arg("nz"), py::arg("ny"), py::arg("nx")) +
+                               dem_params + arg_list(py::arg("out_f32"), py::arg("out"), py::arg("stream") = 0);
+  dem_device_args.def(
+      *cuda_m, "dem",
       [](uintptr_t ct, py::dtype dt, i64 nz, i64 ny, i64 nx, std::vector<double> spacing_zyx, double sigma,
          double clip_lo, double clip_hi, double rho_w, double gamma, I64 boxes, bool out_f32, uintptr_t out,
          uintptr_t stream) {
@@ -154,31 +153,19 @@ void bind_dem(py::module_& cpu_m, py::module_* cuda_m) {
         v.nz = nz;
         v.ny = ny;
         v.nx = nx;
-        std::vector<i64> off = box_offsets(boxes);
-        std::vector<i64> first_nan;
-        DemArgs a = dem_args(v, spacing_zyx, sigma, clip_lo, clip_hi, rho_w, gamma, boxes, off, out_f32, first_nan);
-        a.out = reinterpret_cast<void*>(out);
-        a.stream = reinterpret_cast<void*>(stream);
+        DemCall c(v, spacing_zyx, sigma, eparams(clip_lo, clip_hi, rho_w, gamma), boxes, out_f32);
+        c.a.out = reinterpret_cast<void*>(out);
+        c.a.stream = reinterpret_cast<void*>(stream);
         {
           py::gil_scoped_release nogil;
-          cuda::dem(a);
+          cuda::dem(c.a);
         }
-        py::array_t<i64> fn(a.n_boxes);
-        std::copy(first_nan.begin(), first_nan.end(), fn.mutable_data());
-        return fn;
+        return to_array(c.first_nan);
       },
-      py::arg("ct"), py::arg("dtype"), py::arg("nz"), py::arg("ny"), py::arg("nx"), py::arg("spacing_zyx"),
-      py::arg("sigma"), py::arg("clip_lo"), py::arg("clip_hi"), py::arg("rho_w"), py::arg("gamma"), py::arg("boxes"),
-      py::arg("out_f32"), py::arg("out"), py::arg("stream") = 0,
       "Device-pointer version: ct and out (sum of box sizes, float32 or float64) live on the GPU; returns first_nan");
-  cuda_m->def(
-      "elasticity_host",
-      [](py::array ct, double clip_lo, double clip_hi, double rho_w, double gamma, bool out_f32) {
-        return elasticity_host_call(ct, clip_lo, clip_hi, rho_w, gamma, out_f32,
-                                    [](const ElasticityArgs& a) { cuda::elasticity_host(a); });
-      },
-      py::arg("ct"), py::arg("clip_lo"), py::arg("clip_hi"), py::arg("rho_w"), py::arg("gamma"),
-      py::arg("out_f32") = false, "Host-array version of elasticity on the GPU");
+  e_host_args.def(*cuda_m, "elasticity_host",
+                  elasticity_host_entry([](const ElasticityArgs& a) { cuda::elasticity_host(a); }),
+                  "Host-array version of elasticity on the GPU");
 #else
   (void)cuda_m;
 #endif

@@ -27,39 +27,41 @@ static FirstOrderArgs make_args(const double* values, const i64* offsets, i64 n_
   return a;
 }
 
-// Host arrays -> args with a fresh output array (shared by the cpu and the cuda host entry points).
+// Host arrays -> args with a fresh output array: the Python entry point of one backend's host function
+// (the cpu op and the cuda host twin share it; `run` is the backend call).
 template <class Run>
-static py::array_t<double> host_call(const F64& values, const I64& offsets, int bin_mode, double bin_width,
-                                     int bin_count, bool edges_f32, double shift, double voxel_volume, Run run) {
-  FirstOrderArgs a = make_args(values.data(), offsets.data(), offsets.size() - 1, bin_mode, bin_width, bin_count,
-                               edges_f32, shift, voxel_volume);
-  if (a.n_regions > 0 && (offsets.data()[0] != 0 || offsets.data()[a.n_regions] != values.size()))
-    throw py::value_error("firstorder: offsets must start at 0 and end at len(values)");
-  py::array_t<double> out({a.n_regions < 0 ? (i64)0 : a.n_regions, (i64)fo::NFeatures});
-  a.out = out.mutable_data();
-  {
-    py::gil_scoped_release nogil;
-    run(a);
-  }
-  return out;
+static auto host_entry(Run run) {
+  return [run](F64 values, I64 offsets, int bin_mode, double bin_width, int bin_count, bool edges_f32,
+               double voxel_array_shift, double voxel_volume) {
+    FirstOrderArgs a = make_args(values.data(), offsets.data(), offsets.size() - 1, bin_mode, bin_width, bin_count,
+                                 edges_f32, voxel_array_shift, voxel_volume);
+    if (a.n_regions > 0 && (offsets.data()[0] != 0 || offsets.data()[a.n_regions] != values.size()))
+      throw py::value_error("firstorder: offsets must start at 0 and end at len(values)");
+    py::array_t<double> out({a.n_regions < 0 ? (i64)0 : a.n_regions, (i64)fo::NFeatures});
+    a.out = out.mutable_data();
+    {
+      py::gil_scoped_release nogil;
+      run(a);
+    }
+    return out;
+  };
 }
 
 void bind_firstorder(py::module_& cpu_m, py::module_* cuda_m) {
-  cpu_m.def(
-      "firstorder",
-      [](F64 values, I64 offsets, int bin_mode, double bin_width, int bin_count, bool edges_f32,
-         double voxel_array_shift, double voxel_volume) {
-        return host_call(values, offsets, bin_mode, bin_width, bin_count, edges_f32, voxel_array_shift,
-                         voxel_volume, [](const FirstOrderArgs& a) { cpu::firstorder(a); });
-      },
-      py::arg("values"), py::arg("offsets"), py::arg("bin_mode"), py::arg("bin_width"), py::arg("bin_count"),
-      py::arg("edges_f32"), py::arg("voxel_array_shift"), py::arg("voxel_volume"),
-      "First-order features [n_regions, 19] of a ragged batch (columns in rlnfast.ops.firstorder.FEATURES order)");
+  // The binning and feature parameters, in every entry point after the values and their offsets.
+  const auto params = arg_list(py::arg("bin_mode"), py::arg("bin_width"), py::arg("bin_count"), py::arg("edges_f32"),
+                               py::arg("voxel_array_shift"), py::arg("voxel_volume"));
+  const auto host_args = arg_list(py::arg("values"), py::arg("offsets")) + params;
+  host_args.def(cpu_m, "firstorder", host_entry([](const FirstOrderArgs& a) { cpu::firstorder(a); }),
+                "First-order features [n_regions, 19] of a ragged batch (columns in rlnfast.ops.firstorder.FEATURES "
+                "order)");
   cpu_m.attr("FIRSTORDER_NFEATURES") = (int)fo::NFeatures;
 
 #ifdef RLNFAST_WITH_CUDA
-  cuda_m->def(
-      "firstorder",
+  const auto device_args = arg_list(py::arg("values"), py::arg("offsets"), py::arg("n_regions")) + params +
+                           arg_list(py::arg("out"), py::arg("stream") = 0);
+  device_args.def(
+      *cuda_m, "firstorder",
       [](uintptr_t values, uintptr_t offsets, i64 n_regions, int bin_mode, double bin_width, int bin_count,
          bool edges_f32, double voxel_array_shift, double voxel_volume, uintptr_t out, uintptr_t stream) {
         FirstOrderArgs a = make_args(reinterpret_cast<const double*>(values), reinterpret_cast<const i64*>(offsets),
@@ -70,20 +72,9 @@ void bind_firstorder(py::module_& cpu_m, py::module_* cuda_m) {
         py::gil_scoped_release nogil;
         cuda::firstorder(a);
       },
-      py::arg("values"), py::arg("offsets"), py::arg("n_regions"), py::arg("bin_mode"), py::arg("bin_width"),
-      py::arg("bin_count"), py::arg("edges_f32"), py::arg("voxel_array_shift"), py::arg("voxel_volume"),
-      py::arg("out"), py::arg("stream") = 0,
       "Device-pointer version: values (float64), offsets (int64), out (float64 [n_regions,19]) live on the GPU");
-  cuda_m->def(
-      "firstorder_host",
-      [](F64 values, I64 offsets, int bin_mode, double bin_width, int bin_count, bool edges_f32,
-         double voxel_array_shift, double voxel_volume) {
-        return host_call(values, offsets, bin_mode, bin_width, bin_count, edges_f32, voxel_array_shift,
-                         voxel_volume, [](const FirstOrderArgs& a) { cuda::firstorder_host(a); });
-      },
-      py::arg("values"), py::arg("offsets"), py::arg("bin_mode"), py::arg("bin_width"), py::arg("bin_count"),
-      py::arg("edges_f32"), py::arg("voxel_array_shift"), py::arg("voxel_volume"),
-      "Host-array version of firstorder on the GPU (copies in and out)");
+  host_args.def(*cuda_m, "firstorder_host", host_entry([](const FirstOrderArgs& a) { cuda::firstorder_host(a); }),
+                "Host-array version of firstorder on the GPU (copies in and out)");
 #else
   (void)cuda_m;
 #endif

@@ -25,32 +25,24 @@ static FractalCrops crops_of(const U8& mask, const I64& offsets, const I64& dims
   return c;
 }
 
-template <class Run>
-static py::tuple boxes_call(const U8& mask, const I64& offsets, const I64& dims, const I64& spacing,
-                            const I64& pair_region, const I64& pair_size, Run run) {
+// The args of one fractal_boxes call, validated (outputs and stream are set by the caller).
+static FractalBoxArgs make_box_args(const U8& mask, const I64& offsets, const I64& dims, const I64& spacing,
+                               const I64& pair_region, const I64& pair_size) {
   FractalBoxArgs a;
   a.crops = crops_of(mask, offsets, dims, spacing);
   if (pair_region.size() != pair_size.size()) throw py::value_error("fractal_boxes: pair_region and pair_size differ in length");
   a.pair_region = pair_region.data();
   a.pair_size = pair_size.data();
   a.n_pairs = pair_region.size();
+  a.n_mask = a.n_surface = a.sum_m2 = a.n_grid = nullptr;
   a.stream = nullptr;
   check(validate(a), "fractal_boxes");
-  py::array_t<i64> n_mask(a.n_pairs), n_surface(a.n_pairs), sum_m2(a.n_pairs), n_grid(a.n_pairs);
-  a.n_mask = n_mask.mutable_data();
-  a.n_surface = n_surface.mutable_data();
-  a.sum_m2 = sum_m2.mutable_data();
-  a.n_grid = n_grid.mutable_data();
-  {
-    py::gil_scoped_release nogil;
-    run(a);
-  }
-  return py::make_tuple(n_mask, n_surface, sum_m2, n_grid);
+  return a;
 }
 
-template <class Run>
-static py::tuple dbc_call(const U8& mask, const F64& values, const I64& offsets, const I64& dims, const I64& spacing,
-                          const I64& pair_region, const I64& pair_size, int grey_levels, Run run) {
+// The args of one fractal_dbc call, validated (outputs and stream are set by the caller).
+static FractalDbcArgs make_dbc_args(const U8& mask, const F64& values, const I64& offsets, const I64& dims,
+                               const I64& spacing, const I64& pair_region, const I64& pair_size, int grey_levels) {
   FractalDbcArgs a;
   a.crops = crops_of(mask, offsets, dims, spacing);
   if (values.size() != mask.size()) throw py::value_error("fractal_dbc: values and mask differ in length");
@@ -60,21 +52,57 @@ static py::tuple dbc_call(const U8& mask, const F64& values, const I64& offsets,
   a.pair_size = pair_size.data();
   a.n_pairs = pair_region.size();
   a.grey_levels = grey_levels;
+  a.n_dbc = nullptr;
+  a.vmin = a.vmax = nullptr;
   a.stream = nullptr;
   check(validate(a), "fractal_dbc");
-  py::array_t<i64> n_dbc(a.n_pairs);
-  py::array_t<double> vmin(a.crops.n_regions), vmax(a.crops.n_regions);
-  a.n_dbc = n_dbc.mutable_data();
-  a.vmin = vmin.mutable_data();
-  a.vmax = vmax.mutable_data();
-  {
-    py::gil_scoped_release nogil;
-    run(a);
-  }
-  return py::make_tuple(n_dbc, vmin, vmax);
+  return a;
+}
+
+// The Python entry point of a backend's fractal_boxes (`run` is the backend call; host arrays in and out).
+template <class Run>
+static auto boxes_entry(Run run) {
+  return [run](U8 mask, I64 offsets, I64 dims, I64 spacing, I64 pair_region, I64 pair_size) -> py::tuple {
+    FractalBoxArgs a = make_box_args(mask, offsets, dims, spacing, pair_region, pair_size);
+    py::array_t<i64> n_mask(a.n_pairs), n_surface(a.n_pairs), sum_m2(a.n_pairs), n_grid(a.n_pairs);
+    a.n_mask = n_mask.mutable_data();
+    a.n_surface = n_surface.mutable_data();
+    a.sum_m2 = sum_m2.mutable_data();
+    a.n_grid = n_grid.mutable_data();
+    {
+      py::gil_scoped_release nogil;
+      run(a);
+    }
+    return py::make_tuple(n_mask, n_surface, sum_m2, n_grid);
+  };
+}
+
+// The Python entry point of a backend's fractal_dbc (`run` is the backend call; host arrays in and out).
+template <class Run>
+static auto dbc_entry(Run run) {
+  return [run](U8 mask, F64 values, I64 offsets, I64 dims, I64 spacing, I64 pair_region, I64 pair_size,
+               int grey_levels) -> py::tuple {
+    FractalDbcArgs a = make_dbc_args(mask, values, offsets, dims, spacing, pair_region, pair_size, grey_levels);
+    py::array_t<i64> n_dbc(a.n_pairs);
+    py::array_t<double> vmin(a.crops.n_regions), vmax(a.crops.n_regions);
+    a.n_dbc = n_dbc.mutable_data();
+    a.vmin = vmin.mutable_data();
+    a.vmax = vmax.mutable_data();
+    {
+      py::gil_scoped_release nogil;
+      run(a);
+    }
+    return py::make_tuple(n_dbc, vmin, vmax);
+  };
 }
 
 void bind_fractal(py::module_& cpu_m, py::module_* cuda_m) {
+  const auto boxes_py_args = arg_list(py::arg("mask"), py::arg("offsets"), py::arg("dims"), py::arg("spacing"),
+                                   py::arg("pair_region"), py::arg("pair_size"));
+  const auto dbc_py_args = arg_list(py::arg("mask"), py::arg("values"), py::arg("offsets"), py::arg("dims"),
+                                  py::arg("spacing"), py::arg("pair_region"), py::arg("pair_size"),
+                                  py::arg("grey_levels"));
+
   cpu_m.attr("FRACTAL_UNITS_PER_MM") = (i64)RLNFAST_FR_UNITS_PER_MM;
   cpu_m.def(
       "fractal_crops",
@@ -110,42 +138,15 @@ void bind_fractal(py::module_& cpu_m, py::module_* cuda_m) {
       },
       py::arg("labels"), py::arg("label"), py::arg("bbox"),
       "(mask uint8, offsets, dims [n,3], count): every region's bounding-box crop of (labels == label), one ragged batch");
-  cpu_m.def(
-      "fractal_boxes",
-      [](U8 mask, I64 offsets, I64 dims, I64 spacing, I64 pair_region, I64 pair_size) {
-        return boxes_call(mask, offsets, dims, spacing, pair_region, pair_size,
-                          [](const FractalBoxArgs& a) { cpu::fractal_boxes(a); });
-      },
-      py::arg("mask"), py::arg("offsets"), py::arg("dims"), py::arg("spacing"), py::arg("pair_region"),
-      py::arg("pair_size"),
-      "(n_mask, n_surface, sum_m2, n_grid) per (region, box size) pair; spacing and sizes in 1e-6 mm units");
-  cpu_m.def(
-      "fractal_dbc",
-      [](U8 mask, F64 values, I64 offsets, I64 dims, I64 spacing, I64 pair_region, I64 pair_size, int grey_levels) {
-        return dbc_call(mask, values, offsets, dims, spacing, pair_region, pair_size, grey_levels,
-                        [](const FractalDbcArgs& a) { cpu::fractal_dbc(a); });
-      },
-      py::arg("mask"), py::arg("values"), py::arg("offsets"), py::arg("dims"), py::arg("spacing"),
-      py::arg("pair_region"), py::arg("pair_size"), py::arg("grey_levels"),
-      "(n_dbc per pair, vmin, vmax per region): differential box counts of intensity crops");
+  boxes_py_args.def(cpu_m, "fractal_boxes", boxes_entry([](const FractalBoxArgs& a) { cpu::fractal_boxes(a); }),
+                 "(n_mask, n_surface, sum_m2, n_grid) per (region, box size) pair; spacing and sizes in 1e-6 mm units");
+  dbc_py_args.def(cpu_m, "fractal_dbc", dbc_entry([](const FractalDbcArgs& a) { cpu::fractal_dbc(a); }),
+                "(n_dbc per pair, vmin, vmax per region): differential box counts of intensity crops");
 #ifdef RLNFAST_WITH_CUDA
-  cuda_m->def(
-      "fractal_boxes",
-      [](U8 mask, I64 offsets, I64 dims, I64 spacing, I64 pair_region, I64 pair_size) {
-        return boxes_call(mask, offsets, dims, spacing, pair_region, pair_size,
-                          [](const FractalBoxArgs& a) { cuda::fractal_boxes_host(a); });
-      },
-      py::arg("mask"), py::arg("offsets"), py::arg("dims"), py::arg("spacing"), py::arg("pair_region"),
-      py::arg("pair_size"), "GPU version of cpu.fractal_boxes (host arrays in and out)");
-  cuda_m->def(
-      "fractal_dbc",
-      [](U8 mask, F64 values, I64 offsets, I64 dims, I64 spacing, I64 pair_region, I64 pair_size, int grey_levels) {
-        return dbc_call(mask, values, offsets, dims, spacing, pair_region, pair_size, grey_levels,
-                        [](const FractalDbcArgs& a) { cuda::fractal_dbc_host(a); });
-      },
-      py::arg("mask"), py::arg("values"), py::arg("offsets"), py::arg("dims"), py::arg("spacing"),
-      py::arg("pair_region"), py::arg("pair_size"), py::arg("grey_levels"),
-      "GPU version of cpu.fractal_dbc (host arrays in and out)");
+  boxes_py_args.def(*cuda_m, "fractal_boxes", boxes_entry([](const FractalBoxArgs& a) { cuda::fractal_boxes_host(a); }),
+                 "GPU version of cpu.fractal_boxes (host arrays in and out)");
+  dbc_py_args.def(*cuda_m, "fractal_dbc", dbc_entry([](const FractalDbcArgs& a) { cuda::fractal_dbc_host(a); }),
+                "GPU version of cpu.fractal_dbc (host arrays in and out)");
 #else
   (void)cuda_m;
 #endif

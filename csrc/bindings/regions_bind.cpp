@@ -8,15 +8,44 @@
 namespace rlnfast {
 namespace bind {
 
+using I32 = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
+using I64 = py::array_t<i64, py::array::c_style | py::array::forcecast>;
+
+// The args of one region_stats call, validated (the one place a backend entry point builds them).
+static RegionStatsArgs make_region_stats_args(const py::array& labels, i64 cap) {
+  RegionStatsArgs a;
+  a.labels = volume_view(labels, "label map");
+  a.max_label = cap;
+  check(validate(a), "region_stats");
+  return a;
+}
+
+// The args of one gather call, validated (outputs are set by the caller).
+static GatherArgs make_gather_args(const py::array& image, const py::array& labels, const I32& region_of,
+                                   const I64& offsets, const I64& region_labels, const std::optional<I64>& bbox) {
+  GatherArgs a;
+  a.image = volume_view(image, "image");
+  a.labels = volume_view(labels, "label map");
+  a.region_of = region_of.data();
+  a.max_label = region_of.size() - 1;
+  a.offsets = offsets.data();
+  a.n_regions = offsets.size() - 1;
+  a.labels_of_region = region_labels.data();
+  a.bbox = bbox ? bbox->data() : nullptr;
+  a.values = nullptr;
+  a.first_nonfinite = nullptr;
+  check(validate(a), "gather");
+  if (region_labels.size() != a.n_regions || (bbox && bbox->size() != 6 * a.n_regions))
+    throw py::value_error("gather: region_labels and bbox must have one entry per region");
+  return a;
+}
+
 void bind_regions(py::module_& cpu_m, py::module_* /*cuda*/) {
   cpu_m.def(
       "region_stats",
       [](py::array labels, i64 cap) {
         // One pass; the tables grow to the largest label present (labels above cap are only counted).
-        RegionStatsArgs a;
-        a.labels = volume_view(labels, "label map");
-        a.max_label = cap;
-        check(validate(a), "region_stats");
+        RegionStatsArgs a = make_region_stats_args(labels, cap);
         std::vector<cpu::RegionTable> tables;
         {
           py::gil_scoped_release nogil;
@@ -45,22 +74,8 @@ void bind_regions(py::module_& cpu_m, py::module_* /*cuda*/) {
 
   cpu_m.def(
       "gather",
-      [](py::array image, py::array labels, py::array_t<int32_t, py::array::c_style | py::array::forcecast> region_of,
-         py::array_t<i64, py::array::c_style | py::array::forcecast> offsets,
-         py::array_t<i64, py::array::c_style | py::array::forcecast> region_labels,
-         std::optional<py::array_t<i64, py::array::c_style | py::array::forcecast>> bbox) {
-        GatherArgs a;
-        a.image = volume_view(image, "image");
-        a.labels = volume_view(labels, "label map");
-        a.region_of = region_of.data();
-        a.max_label = region_of.size() - 1;
-        a.offsets = offsets.data();
-        a.n_regions = offsets.size() - 1;
-        a.labels_of_region = region_labels.data();
-        a.bbox = bbox ? bbox->data() : nullptr;
-        check(validate(a), "gather");
-        if (region_labels.size() != a.n_regions || (bbox && bbox->size() != 6 * a.n_regions))
-          throw py::value_error("gather: region_labels and bbox must have one entry per region");
+      [](py::array image, py::array labels, I32 region_of, I64 offsets, I64 region_labels, std::optional<I64> bbox) {
+        GatherArgs a = make_gather_args(image, labels, region_of, offsets, region_labels, bbox);
         py::array_t<double> values(a.n_regions >= 0 ? offsets.data()[a.n_regions] : 0);
         py::array_t<i64> bad(a.n_regions);
         a.values = values.mutable_data();

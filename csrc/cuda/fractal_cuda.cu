@@ -27,6 +27,14 @@ struct DevBuf {
   }
 };
 
+// One kernel launch of RLNFAST_FR_BLOCK threads per block on st, checked; nothing for an empty grid.
+template <class... P, class... A>
+void launch(void (*kernel)(P...), i64 blocks, cudaStream_t st, A... args) {
+  if (blocks <= 0) return;
+  kernel<<<(unsigned)blocks, RLNFAST_FR_BLOCK, 0, st>>>(args...);
+  RLNFAST_CUDA_CHECK_LAUNCH();
+}
+
 // The host-side plan shared by both ops: box offsets per pair and the voxel tiles.
 struct Plan {
   std::vector<i64> box_off, tile_pair, tile_start;
@@ -50,16 +58,16 @@ Plan make_plan(const FractalCrops& c, const i64* region, const i64* size, i64 n_
   return pl;
 }
 
-// The crops and the plan on the device: what both ops upload before their kernels.
-struct DevicePlan {
+// What both ops set up before their kernels: the plan, and the crops, the pairs and the plan on the device.
+struct Work {
+  const Plan pl;
   const i64 nvals, nboxes, nt;
   DevBuf<unsigned char> mask;
   DevBuf<i64> offsets, dims, preg, psize, boff, tp, ts;
-  DevicePlan(const FractalCrops& c, const Plan& pl, const i64* pair_region, const i64* pair_size, i64 n_pairs,
-             cudaStream_t st)
-      : nvals(c.offsets[c.n_regions]), nboxes(pl.box_off[n_pairs]), nt((i64)pl.tile_pair.size()), mask(nvals),
-        offsets(c.n_regions + 1), dims(3 * c.n_regions), preg(n_pairs), psize(n_pairs), boff(n_pairs + 1), tp(nt),
-        ts(nt) {
+  Work(const FractalCrops& c, const i64* pair_region, const i64* pair_size, i64 n_pairs, cudaStream_t st)
+      : pl(make_plan(c, pair_region, pair_size, n_pairs)), nvals(c.offsets[c.n_regions]), nboxes(pl.box_off[n_pairs]),
+        nt((i64)pl.tile_pair.size()), mask(nvals), offsets(c.n_regions + 1), dims(3 * c.n_regions), preg(n_pairs),
+        psize(n_pairs), boff(n_pairs + 1), tp(nt), ts(nt) {
     mask.upload(c.mask, nvals, st);
     offsets.upload(c.offsets, c.n_regions + 1, st);
     dims.upload(c.dims, 3 * c.n_regions, st);
@@ -77,58 +85,39 @@ void fractal_boxes_host(const FractalBoxArgs& h) {
   if (h.n_pairs == 0) return;
   cudaStream_t st = static_cast<cudaStream_t>(h.stream);
   const FractalCrops& c = h.crops;
-  const Plan pl = make_plan(c, h.pair_region, h.pair_size, h.n_pairs);
-  const DevicePlan d(c, pl, h.pair_region, h.pair_size, h.n_pairs, st);
-  const i64 nboxes = d.nboxes, nt = d.nt;
-  DevBuf<unsigned char> fm(nboxes), fs(nboxes);
+  const Work w(c, h.pair_region, h.pair_size, h.n_pairs, st);
+  DevBuf<unsigned char> fm(w.nboxes), fs(w.nboxes);
   DevBuf<i64> o1(h.n_pairs), o2(h.n_pairs), o3(h.n_pairs);
-  DevBuf<int> mc(nboxes);
-  RLNFAST_CUDA_CHECK(cudaMemsetAsync(fm.p, 0, nboxes, st));
-  RLNFAST_CUDA_CHECK(cudaMemsetAsync(fs.p, 0, nboxes, st));
-  RLNFAST_CUDA_CHECK(cudaMemsetAsync(mc.p, 0, sizeof(int) * nboxes, st));
-  if (nt > 0) {
-    rlnfast_fractal_boxes_scatter<<<(unsigned)nt, RLNFAST_FR_BLOCK, 0, st>>>(
-        d.tp.p, d.ts.p, nt, d.mask.p, d.offsets.p, d.dims.p, c.spacing[0], c.spacing[1], c.spacing[2], d.preg.p,
-        d.psize.p, d.boff.p, fm.p, fs.p, mc.p);
-    RLNFAST_CUDA_CHECK_LAUNCH();
-  }
-  rlnfast_fractal_boxes_reduce<<<(unsigned)h.n_pairs, RLNFAST_FR_BLOCK, 0, st>>>(h.n_pairs, d.boff.p, fm.p, fs.p,
-                                                                                  mc.p, o1.p, o2.p, o3.p);
-  RLNFAST_CUDA_CHECK_LAUNCH();
+  DevBuf<int> mc(w.nboxes);
+  RLNFAST_CUDA_CHECK(cudaMemsetAsync(fm.p, 0, w.nboxes, st));
+  RLNFAST_CUDA_CHECK(cudaMemsetAsync(fs.p, 0, w.nboxes, st));
+  RLNFAST_CUDA_CHECK(cudaMemsetAsync(mc.p, 0, sizeof(int) * w.nboxes, st));
+  launch(rlnfast_fractal_boxes_scatter, w.nt, st, w.tp.p, w.ts.p, w.nt, w.mask.p, w.offsets.p, w.dims.p,
+         c.spacing[0], c.spacing[1], c.spacing[2], w.preg.p, w.psize.p, w.boff.p, fm.p, fs.p, mc.p);
+  launch(rlnfast_fractal_boxes_reduce, h.n_pairs, st, h.n_pairs, w.boff.p, fm.p, fs.p, mc.p, o1.p, o2.p, o3.p);
   o1.download(h.n_mask, h.n_pairs, st);
   o2.download(h.n_surface, h.n_pairs, st);
   o3.download(h.sum_m2, h.n_pairs, st);
   RLNFAST_CUDA_CHECK(cudaStreamSynchronize(st));
-  for (i64 p = 0; p < h.n_pairs; ++p) h.n_grid[p] = pl.box_off[p + 1] - pl.box_off[p];
+  for (i64 p = 0; p < h.n_pairs; ++p) h.n_grid[p] = w.pl.box_off[p + 1] - w.pl.box_off[p];
 }
 
 void fractal_dbc_host(const FractalDbcArgs& h) {
   cudaStream_t st = static_cast<cudaStream_t>(h.stream);
   const FractalCrops& c = h.crops;
   if (c.n_regions == 0) return;
-  const Plan pl = make_plan(c, h.pair_region, h.pair_size, h.n_pairs);
-  const DevicePlan d(c, pl, h.pair_region, h.pair_size, h.n_pairs, st);
-  const i64 nvals = d.nvals, nboxes = d.nboxes, nt = d.nt;
-  DevBuf<double> values(nvals), vmin(c.n_regions), vmax(c.n_regions);
+  const Work w(c, h.pair_region, h.pair_size, h.n_pairs, st);
+  DevBuf<double> values(w.nvals), vmin(c.n_regions), vmax(c.n_regions);
   DevBuf<i64> out(h.n_pairs);
-  DevBuf<int> qmin(nboxes), qmax(nboxes);
-  values.upload(h.values, nvals, st);
-  RLNFAST_CUDA_CHECK(cudaMemsetAsync(qmin.p, 0x7f, sizeof(int) * nboxes, st));   // 0x7f7f7f7f: above any level
-  RLNFAST_CUDA_CHECK(cudaMemsetAsync(qmax.p, 0xff, sizeof(int) * nboxes, st));   // -1: empty box
-  rlnfast_fractal_minmax<<<(unsigned)c.n_regions, RLNFAST_FR_BLOCK, 0, st>>>(c.n_regions, d.mask.p, values.p,
-                                                                              d.offsets.p, vmin.p, vmax.p);
-  RLNFAST_CUDA_CHECK_LAUNCH();
-  if (nt > 0) {
-    rlnfast_fractal_dbc_scatter<<<(unsigned)nt, RLNFAST_FR_BLOCK, 0, st>>>(
-        d.tp.p, d.ts.p, nt, d.mask.p, values.p, d.offsets.p, d.dims.p, c.spacing[0], c.spacing[1], c.spacing[2],
-        d.preg.p, d.psize.p, d.boff.p, vmin.p, vmax.p, h.grey_levels, qmin.p, qmax.p);
-    RLNFAST_CUDA_CHECK_LAUNCH();
-  }
-  if (h.n_pairs > 0) {
-    rlnfast_fractal_dbc_reduce<<<(unsigned)h.n_pairs, RLNFAST_FR_BLOCK, 0, st>>>(h.n_pairs, d.boff.p, qmin.p,
-                                                                                  qmax.p, out.p);
-    RLNFAST_CUDA_CHECK_LAUNCH();
-  }
+  DevBuf<int> qmin(w.nboxes), qmax(w.nboxes);
+  values.upload(h.values, w.nvals, st);
+  RLNFAST_CUDA_CHECK(cudaMemsetAsync(qmin.p, 0x7f, sizeof(int) * w.nboxes, st));   // 0x7f7f7f7f: above any level
+  RLNFAST_CUDA_CHECK(cudaMemsetAsync(qmax.p, 0xff, sizeof(int) * w.nboxes, st));   // -1: empty box
+  launch(rlnfast_fractal_minmax, c.n_regions, st, c.n_regions, w.mask.p, values.p, w.offsets.p, vmin.p, vmax.p);
+  launch(rlnfast_fractal_dbc_scatter, w.nt, st, w.tp.p, w.ts.p, w.nt, w.mask.p, values.p, w.offsets.p, w.dims.p,
+         c.spacing[0], c.spacing[1], c.spacing[2], w.preg.p, w.psize.p, w.boff.p, vmin.p, vmax.p, h.grey_levels,
+         qmin.p, qmax.p);
+  launch(rlnfast_fractal_dbc_reduce, h.n_pairs, st, h.n_pairs, w.boff.p, qmin.p, qmax.p, out.p);
   out.download(h.n_dbc, h.n_pairs, st);
   vmin.download(h.vmin, c.n_regions, st);
   vmax.download(h.vmax, c.n_regions, st);
