@@ -20,6 +20,9 @@ case "${CI:-}" in true|TRUE|True|1|yes) CI_ON=true ;; esac
 say() { echo "run_tests.sh: $*"; }
 
 have() { "$PY" -c "import $1" >/dev/null 2>&1; }
+# The test extra of setup.py (installed here, before the package, so the package is built only once).
+TEST_PIP=("pytest>=7" "pytest-benchmark>=4" "pyarrow>=12" "dask[distributed]>=2023.1" "deflate>=0.7" "isal>=1.6" "nibabel>=4")
+TEST_MODULES="pytest, pytest_benchmark, pyarrow, dask.distributed, deflate, isal, nibabel"
 installed_stamp() {  # the build stamp of the rlnfast that Python imports from outside this tree, if any
   (cd / && "$PY" - <<'PYEOF' 2>/dev/null) || true
 import importlib.util, pathlib
@@ -39,7 +42,7 @@ if [ "${RLNFAST_NO_INSTALL:-0}" != 1 ]; then
   if [ "${RLNFAST_SKIP_SEG:-0}" != 1 ] && ! have "torch, nnunetv2"; then
     todo_pip+=("torch==2.13.0 + nnunetv2 (about 2 GB; RLNFAST_SKIP_SEG=1 skips them)")
   fi
-  have "pytest, pyarrow, dask.distributed, pytest_benchmark" || todo_pip+=("test tools (pytest, pytest-benchmark, pyarrow, dask[distributed])")
+  have "$TEST_MODULES" || todo_pip+=("test tools (${TEST_PIP[*]})")
   want=$("$PY" tools/source_hash.py)
   if [ "$(installed_stamp)" = "$want" ]; then
     build_msg="rlnfast: already installed from this source tree with these build settings (not rebuilt)"
@@ -75,8 +78,7 @@ if [ "${RLNFAST_NO_INSTALL:-0}" != 1 ]; then
     "$PY" -m pip install -q "torch==2.13.0" nnunetv2 \
       || say "warning: torch/nnunetv2 not installed; the nnU-Net test will skip"
   fi
-  have "pytest, pyarrow, dask.distributed, pytest_benchmark" \
-    || "$PY" -m pip install -q "pytest>=7" "pytest-benchmark>=4" "pyarrow>=12" "dask[distributed]>=2023.1"
+  have "$TEST_MODULES" || "$PY" -m pip install -q "${TEST_PIP[@]}"
   if [ $chrome = no ] && { [ "$CI_ON" = true ] || [ "${RLNFAST_INSTALL_SYSTEM:-0}" = 1 ]; }; then
     if command -v apt-get >/dev/null 2>&1; then
       (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \

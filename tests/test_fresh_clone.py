@@ -122,3 +122,13 @@ def test_build_stamp_changes_with_sources_and_cuda_setting(tmp_path, monkeypatch
     assert h1 != h0
     monkeypatch.setenv("RLNFAST_CUDA", "ON")
     assert mod.source_hash(tmp_path) != h1
+
+
+def test_run_tests_sh_installs_the_test_extra_of_setup_py():
+    import re
+
+    setup = (HERE.parent / "setup.py").read_text()
+    m = re.search(r'"test":\s*\[(.*?)\]', setup, re.S)
+    extra = set(re.findall(r'"([^"]+)"', m.group(1)))
+    m = re.search(r"^TEST_PIP=\((.*?)\)", (HERE / "run_tests.sh").read_text(), re.M)
+    assert set(re.findall(r'"([^"]+)"', m.group(1))) == extra, "tests/run_tests.sh TEST_PIP != setup.py's test extra"

@@ -24,6 +24,7 @@ def load_inputs(image, labels, *, spacing=None, geometry_tolerance=None) -> tupl
         # a bare array label map lies on the image's grid
         lab = Volume(lab.array, img.spacing, img.origin, img.direction, lab.name)
     check_geometry(img, lab, geometry_tolerance)
+    img.meta["mask_reader"] = lab.reader  # reported as diagnostics_Mask-original_Reader
     return img, lab
 
 
@@ -134,6 +135,9 @@ def _table(img, regions, p, backend, columns, diag, used=None) -> pd.DataFrame:
     out["diagnostics_Configuration_EnabledImageTypes"] = [json.dumps(_jsonable(p.image_types), sort_keys=True)] * n
     out["diagnostics_Image-original_Spacing"] = [tuple(float(s) for s in img.spacing)] * n
     out["diagnostics_Image-original_Size"] = [tuple(int(s) for s in img.array.shape[::-1])] * n
+    # which reader decoded the files: 'rlnfast-nifti', 'SimpleITK' or 'SimpleITK (why)'; '' for arrays
+    out["diagnostics_Image-original_Reader"] = [img.reader] * n
+    out["diagnostics_Mask-original_Reader"] = [img.meta.get("mask_reader", "")] * n
     bb = np.stack([bbox[:, 2], bbox[:, 1], bbox[:, 0], bbox[:, 5] - bbox[:, 2] + 1, bbox[:, 4] - bbox[:, 1] + 1,
                    bbox[:, 3] - bbox[:, 0] + 1], axis=1) if n else np.zeros((0, 6), np.int64)
     out["diagnostics_Mask-original_BoundingBox"] = list(map(tuple, bb.tolist()))

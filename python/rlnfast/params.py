@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import math
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -125,6 +126,26 @@ def _parse_error(path: Path, exc: Exception) -> ValueError:
     return ValueError(f"parameter file {str(path)!r} could not be parsed: {exc}")
 
 
+# Parameter files are a few hundred bytes; a limit keeps a hostile one from costing memory or time.
+MAX_PARAMS_BYTES = 1 << 20
+
+
+def _yaml_load(text: str):
+    """``yaml.safe_load`` without aliases: a 370-byte file of nested aliases ("billion laughs") expands to
+    gigabytes, and a parameter file never needs one. Anchors alone are harmless and allowed."""
+    import yaml
+
+    class NoAliasSafeLoader(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                ev = self.peek_event()
+                raise ValueError(f"YAML alias *{ev.anchor} (line {ev.start_mark.line + 1}): aliases are not "
+                                 "allowed in parameter files; write the value out")
+            return super().compose_node(parent, index)
+
+    return yaml.load(text, Loader=NoAliasSafeLoader)   # noqa: S506 - a SafeLoader subclass
+
+
 def _read(source) -> tuple[dict, str]:
     if source is None:
         return {}, "defaults"
@@ -136,14 +157,16 @@ def _read(source) -> tuple[dict, str]:
         path = Path(source)
         if not path.exists():
             raise FileNotFoundError(f"parameter file {str(path)!r} does not exist")
+        size = path.stat().st_size
+        if size > MAX_PARAMS_BYTES:
+            raise ValueError(f"parameter file {str(path)!r} is {size} bytes; parameter files are at most "
+                             f"{MAX_PARAMS_BYTES} bytes")
         text = path.read_text(encoding="utf-8")
         try:
             if path.suffix.lower() == ".json":
                 data = json.loads(text)
             else:
-                import yaml
-
-                data = yaml.safe_load(text)
+                data = _yaml_load(text)
         except Exception as exc:
             raise _parse_error(path, exc) from None
         if data is None:
@@ -233,15 +256,56 @@ def _check_settings(settings: dict, where: str, section: str, supported: dict) -
                              "(docs/parameters.md lists every setting)")
     if out.get("binWidth") is not None:
         bw = out["binWidth"]
-        if not isinstance(bw, (int, float)) or bw <= 0:
-            raise ValueError(f"{where}: {section} binWidth={bw!r}: expected a number > 0")
+        if not _is_number(bw) or not math.isfinite(bw) or bw <= 0:
+            raise ValueError(f"{where}: {section} binWidth={bw!r}: expected a finite number > 0")
     if out.get("binCount") is not None:
         bc = out["binCount"]
         if not isinstance(bc, int) or isinstance(bc, bool) or bc < 1:
             raise ValueError(f"{where}: {section} binCount={bc!r}: expected an integer >= 1")
     if "nonFinite" in out and out["nonFinite"] not in ("error", "drop"):
         raise ValueError(f"{where}: {section} nonFinite={out['nonFinite']!r}: expected 'error' or 'drop'")
+    for key, value in out.items():
+        why = _check_general_value(key, value)
+        if why:
+            raise ValueError(f"{where}: {section} {key}={value!r}: expected {why}")
+    if any(k in out for k in ("gamma", "clipRange", "referenceDensity", "sigma")):
+        from .ops import dem as dop
+        from .ops import elasticity as eop
+
+        try:   # the image types' own checks, whether or not Elasticity/DEM is enabled
+            eop.elasticity_params(**eop.params_from_settings(out))
+            if out.get("sigma") is not None:
+                dop.check_sigma(out["sigma"])
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{where}: {section} {exc}") from None
     return out
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_general_value(key, v) -> str:
+    """'' when a general or image-type setting's value is usable, else what was expected (every value is
+    checked when the file is read, whether or not the class or image type that reads it is enabled)."""
+    def finite(x):
+        return _is_number(x) and math.isfinite(x)
+
+    if key == "voxelArrayShift":
+        return "" if finite(v) else "a finite number"
+    if key == "label":
+        ok = v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1) or (
+            isinstance(v, list) and v and all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in v))
+        return "" if ok else "nothing, an integer label >= 1 or a list of them"
+    if key == "geometryTolerance":
+        return "" if v is None or (finite(v) and v >= 0) else "nothing or a finite number >= 0"
+    if key == "connectedComponents":
+        return "" if isinstance(v, bool) else "true or false"
+    if key == "connectivity":
+        return "" if v in (6, 26) and not isinstance(v, bool) else "6 or 26"
+    if key == "minimumComponentVoxels":
+        return "" if isinstance(v, int) and not isinstance(v, bool) and v >= 1 else "an integer >= 1"
+    return ""
 
 
 def _check_class_settings(p: Params, where: str) -> None:

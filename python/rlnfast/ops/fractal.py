@@ -102,7 +102,10 @@ def fit_dimension(sizes_mm: np.ndarray, counts: np.ndarray, n_sizes: np.ndarray)
         sxy = (dx * dy).sum(1)
         syy = (dy * dy).sum(1)
         slope = sxy / sxx
-        r2 = np.where(syy > 0, 1.0 - (syy - slope * sxy) / syy, np.nan)
+        # constant counts (ln N constant): R^2 is 0/0, NaN; compared on the counts, not on a rounded syy
+        first = counts[np.arange(n), 0] if k else np.zeros(n, counts.dtype)
+        const = np.all(~valid | (counts == first[:, None]), axis=1)
+        r2 = np.where((syy > 0) & ~const, 1.0 - (syy - slope * sxy) / syy, np.nan)
     return np.where(ok, slope, np.nan), np.where(ok, r2, np.nan)
 
 

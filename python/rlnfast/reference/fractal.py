@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..spec.fractal import (N_LOCAL, UNITS_PER_MM, BoxPlan, Crops, FractalResult, dbc_reasons, check_grey_levels,
-                            intensity_range, plan_box_sizes, segment_sums, size_reasons)
+                            intensity_range, plan_box_sizes, segment_sums, size_reasons, to_units)
 
 
 # ---- box sizes -------------------------------------------------------------------------------------------
@@ -27,9 +27,11 @@ def box_sizes_one(dims, spacing_units, min_box_size=None, box_sizes=None) -> lis
     if min(dims) == 0:
         return []
     if box_sizes is not None:
-        return sorted({int(round(float(s) * UNITS_PER_MM)) for s in np.atleast_1d(box_sizes)})
+        return sorted({int(s) for s in to_units(np.atleast_1d(box_sizes), "fractalBoxSizes")})
     L = max(int(n) * int(d) for n, d in zip(dims, spacing_units))
-    s = int(max(spacing_units)) if min_box_size is None else int(round(float(min_box_size) * UNITS_PER_MM))
+    s = int(max(spacing_units)) if min_box_size is None else int(to_units(min_box_size, "fractalMinBoxSize"))
+    if s <= 0:   # a loop bound checked before the loop runs (s doubles, so s > 0 ends it)
+        raise ValueError(f"box size {s} units: expected > 0")
     out = []
     while 2 * s <= L:
         out.append(s)
@@ -157,7 +159,9 @@ def fit_one(sizes_mm, counts):
     slope, icpt = np.polyfit(x, y, 1)
     ss_tot = float(((y - y.mean()) ** 2).sum())
     ss_res = float(((y - (icpt + slope * x)) ** 2).sum())
-    return float(slope), (1.0 - ss_res / ss_tot) if ss_tot > 0 else np.nan
+    if ss_tot <= 0 or np.all(n == n[0]):   # constant counts: R^2 is 0/0 (NaN), not a rounding residue
+        return float(slope), np.nan
+    return float(slope), 1.0 - ss_res / ss_tot
 
 
 def region_features_one(mask, spacing_units, min_box_size=None, box_sizes=None) -> dict:
