@@ -90,7 +90,9 @@ if [ "${RLNFAST_NO_INSTALL:-0}" != 1 ]; then
   # --- the package itself: built once (the CUDA kernels too when nvcc is present, so a CUDA compile error
   # fails here); its dependencies are already installed above or come with it.
   if [ "$(installed_stamp)" != "$want" ]; then
+    t0=$SECONDS
     "$PY" -m pip install -q .
+    say "rlnfast built and installed in $((SECONDS - t0)) s"
   fi
 fi
 
