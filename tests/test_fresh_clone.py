@@ -128,7 +128,7 @@ def test_run_tests_sh_installs_the_test_extra_of_setup_py():
     import re
 
     setup = (HERE.parent / "setup.py").read_text()
-    m = re.search(r'"test":\s*\[(.*?)\]', setup, re.S)
+    m = re.search(r'"test":\s*\[((?:[^\[\]]|\[[^\]]*\])*)\]', setup, re.S)
     extra = set(re.findall(r'"([^"]+)"', m.group(1)))
     m = re.search(r"^TEST_PIP=\((.*?)\)", (HERE / "run_tests.sh").read_text(), re.M)
     assert set(re.findall(r'"([^"]+)"', m.group(1))) == extra, "tests/run_tests.sh TEST_PIP != setup.py's test extra"

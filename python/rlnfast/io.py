@@ -236,6 +236,15 @@ def read_volume(source, spacing=None, name: str = "image", *, spacing_required: 
     return vol
 
 
+def _check_3d(arr, name) -> None:
+    if arr.ndim == 2:
+        raise ValueError(f"{name}: a 2-D image of shape {arr.shape} is not supported: rlnfast computes 3-D features "
+                         "(DEM filters and fractal box counting in 3-D). A single slice must be given as a 3-D "
+                         "image of one slice (array[None], shape (1, y, x), with its slice thickness in spacing)")
+    if arr.ndim != 3:
+        raise ValueError(f"{name}: expected a 3-D image (z, y, x), got {arr.ndim}-D with shape {arr.shape}")
+
+
 def _read_sitk(path: Path, name: str) -> Volume:
     import SimpleITK as sitk
 
