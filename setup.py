@@ -114,7 +114,7 @@ setup(
         # Ranges, not pins (the versions tested are in the README).
         "seg": ["torch>=2.2", "nnunetv2>=2.5"],
         "test": ["pytest>=7", "pytest-benchmark>=4", "pyarrow>=12", "dask[distributed]>=2023.1", "deflate>=0.7", "isal>=1.6",
-                 "nibabel>=4"],
+                 "nibabel>=4", "hypothesis>=6"],
     },
     entry_points={"console_scripts": ["rlnfast=rlnfast.cli:main"]},
     zip_safe=False,

@@ -10,7 +10,9 @@ this interpreter (sys.executable), at the same parallelism J (--jobs, 2):
                      and mask with SimpleITK.ReadImage: the reading alone, start-up excluded;
   floor (rlnfast)    the same with rlnfast.io.read_volume (rlnfast's NIfTI reader: libdeflate / ISA-L);
   rlnfast            `rlnfast extract --jobs J`, start-up included (also timed alone for reference):
-                     firstorder on Original, Elasticity and DEM plus the fractal class;
+                     firstorder on Original, Elasticity and DEM plus the fractal class (box sizes at
+                     their default, features.md: s_min = the smallest spacing, doubling up to the
+                     region's largest extent L);
   pyradiomics        the pyradiomics CLI (`radiomics.scripts`, run by this interpreter, so no activated
                      environment or PATH entry is needed) with --jobs J, firstorder only, on the first K cases
                      (default 1), its time per region scaled to the cohort.

@@ -21,8 +21,8 @@ say() { echo "run_tests.sh: $*"; }
 
 have() { "$PY" -c "import $1" >/dev/null 2>&1; }
 # The test extra of setup.py (installed here, before the package, so the package is built only once).
-TEST_PIP=("pytest>=7" "pytest-benchmark>=4" "pyarrow>=12" "dask[distributed]>=2023.1" "deflate>=0.7" "isal>=1.6" "nibabel>=4")
-TEST_MODULES="pytest, pytest_benchmark, pyarrow, dask.distributed, deflate, isal, nibabel"
+TEST_PIP=("pytest>=7" "pytest-benchmark>=4" "pyarrow>=12" "dask[distributed]>=2023.1" "deflate>=0.7" "isal>=1.6" "nibabel>=4" "hypothesis>=6")
+TEST_MODULES="pytest, pytest_benchmark, pyarrow, dask.distributed, deflate, isal, nibabel, hypothesis"
 installed_stamp() {  # the build stamp of the rlnfast that Python imports from outside this tree, if any
   (cd / && "$PY" - <<'PYEOF' 2>/dev/null) || true
 import importlib.util, pathlib

@@ -190,7 +190,7 @@ def test_2d_images_are_refused_by_name(tmp_path):
 @pytest.mark.parametrize("params, expected", [
     ({"featureClass": {"firstoder": None}}, "unknown feature class 'firstoder'; did you mean 'firstorder'?"),
     ({"featureClass": {"fractl": None}}, "did you mean 'fractal'?"),
-    ({"featureClass": {"glcm": None}}, "featureClass 'glcm' is not computed by rlnfast"),
+    ({"featureClass": {"glcmm": None}}, "unknown feature class 'glcmm'; did you mean 'glcm'?"),
     ({"setting": {"binwidth": 5}}, "unknown setting key 'binwidth'; did you mean 'binWidth'?"),
     ({"setting": {"nonfinite": "drop"}}, "did you mean 'nonFinite'?"),
     ({"imageType": {"Elastcity": {}}}, "did you mean 'Elasticity'?"),

@@ -17,6 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "parameters.md"
 
+PR = "pyradiomics' own, with its default and meaning (run by pyradiomics' functions, rlnfast/preprocessing.py)"
+DEL = "pyradiomics' own class run on each region's crop (identical names and values)"
+
 # setting -> (meaning, pyradiomics: equivalent and differences)
 SETTINGS = {
     "binWidth": ("Width of the intensity bins of the histogram features (Entropy, Uniformity) of `firstorder`, in the "
@@ -34,9 +37,45 @@ SETTINGS = {
               "pyradiomics."),
     "geometryTolerance": ("How far image and label map geometry may differ (spacing and origin relative to the "
                           "spacing, direction absolute); `null` = 1e-6 (SimpleITK's coordinate tolerance). "
-                          "Beyond it the case is an error naming both geometries.",
-                          "Same key. pyradiomics resamples the mask onto the image when `correctMask` is set; "
-                          "rlnfast never resamples."),
+                          "Beyond it the case is an error naming both geometries (unless `correctMask`).",
+                          "Same key and meaning."),
+    "normalize": ("Normalise the image (z-score over the whole image, times `normalizeScale`) before extraction.",
+                  PR + "."),
+    "normalizeScale": ("Scale applied after `normalize`.", PR + "."),
+    "removeOutliers": ("With `normalize`: clip values beyond this many standard deviations; `null` = no clipping.",
+                       PR + "."),
+    "resampledPixelSpacing": ("Resample image and mask to this spacing `[x, y, z]` in mm (0 keeps an axis); `null` = "
+                              "no resampling. Done per region on pyradiomics' grid.", PR + "."),
+    "interpolator": ("Interpolator of the image for `resampledPixelSpacing` (SimpleITK name).", PR + "."),
+    "padDistance": ("Voxels of padding kept around a region when cropping and resampling.", PR + "."),
+    "preCrop": ("Crop to the region before applying filters.", PR + "."),
+    "resegmentRange": ("Keep only the region's voxels within `[low, high]` (or `[low]`); `null` = no resegmentation.",
+                       PR + "."),
+    "resegmentMode": ("`absolute` values, `relative` to the range, or `sigma` (standard deviations from the mean).",
+                      PR + "."),
+    "resegmentShape": ("Resegment the shape class's mask too.", PR + "."),
+    "correctMask": ("Resample a mask whose geometry differs from the image's onto the image instead of an error.",
+                    PR + "."),
+    "minimumROIDimensions": ("Minimum number of dimensions with more than one voxel; a smaller region gets NaN "
+                             "features and pyradiomics' reason.", PR + "."),
+    "minimumROISize": ("Minimum number of voxels of a region; `null` = no minimum.", PR + "."),
+    "force2D": ("Compute the texture and shape classes per slice (2-D).", PR + "."),
+    "force2Ddimension": ("Axis of the slices for `force2D` (0: axial).", PR + "."),
+    "distances": ("Neighbour distances of the texture matrices (GLCM, GLDM, NGTDM).", PR + "."),
+    "symmetricalGLCM": ("Count each GLCM pair in both directions.", PR + "."),
+    "weightingNorm": ("Weight GLCM/GLRLM directions by distance (`manhattan`, `euclidean`, `infinity`, `no_weighting`); "
+                      "`null` = no weighting.", PR + "."),
+    "gldm_a": ("Coarseness cutoff alpha of the GLDM.", PR + "."),
+    "wavelet": ("Wavelet of the `Wavelet` image type (PyWavelets name).", PR + "."),
+    "level": ("Decomposition levels of the `Wavelet` image type.", PR + "."),
+    "start_level": ("First decomposition level returned by the `Wavelet` image type.", PR + "."),
+    "gradientUseSpacing": ("The `Gradient` image type takes the spacing into account.", PR + "."),
+    "lbp2DRadius": ("Radius of the `LBP2D` image type.", PR + "."),
+    "lbp2DSamples": ("Samples of the `LBP2D` image type.", PR + "."),
+    "lbp2DMethod": ("Method of the `LBP2D` image type (scikit-image name).", PR + "."),
+    "lbp3DLevels": ("Spherical-harmonics levels of the `LBP3D` image type.", PR + "."),
+    "lbp3DIcosphereRadius": ("Icosphere radius of the `LBP3D` image type.", PR + "."),
+    "lbp3DIcosphereSubdivision": ("Icosphere subdivisions of the `LBP3D` image type.", PR + "."),
     "nonFinite": ("What to do with NaN/inf voxels inside a region: `error` (default; the message names the region "
                   "and the voxel's index and physical position) or `drop` (leave them out; "
                   "`diagnostics_Mask-original_VoxelNum` counts the voxels used and "
@@ -50,7 +89,7 @@ SETTINGS = {
                      "rlnfast's own."),
     "minimumComponentVoxels": ("With `connectedComponents`, components with fewer voxels are dropped.",
                                "rlnfast's own."),
-    "fractalMinBoxSize": ("Smallest box size of the fractal box counting, in mm; `null` = the largest voxel spacing "
+    "fractalMinBoxSize": ("Smallest box size of the fractal box counting, in mm; `null` = the smallest voxel spacing "
                           "(see docs/features.md, \"Fractal features\").",
                           "rlnfast's own (pyradiomics has no fractal class)."),
     "fractalBoxSizes": ("An explicit list of box sizes in mm, overriding the doubling series from "
@@ -65,8 +104,10 @@ SETTINGS = {
                   "rlnfast's own."),
     "referenceDensity": ("rho_w in kg/m^3, the density E is relative to; `null` = rho(HU 0) = 1011.886.",
                          "rlnfast's own."),
-    "sigma": ("Gaussian scale of DEM in mm (> 0): DEM = sigma x |gradient of (G_sigma * E)|.",
-              "Not pyradiomics' LoG `sigma` (a list of scales of another filter, which rlnfast refuses)."),
+    "sigma": ("Two meanings by image type: a number is DEM's Gaussian scale in mm (> 0; default 1.0): "
+              "DEM = sigma x |gradient of (G_sigma * E)|; a list (under `LoG`, or in `setting:`) is the `LoG` "
+              "image type's scales in mm, one image each.",
+              "A list: pyradiomics' LoG `sigma`, same meaning. A number for DEM: rlnfast's own."),
 }
 
 # image type -> (what it is, pyradiomics equivalent)
@@ -78,6 +119,17 @@ IMAGE_TYPES = {
     "DEM": ("The differential elasticity map: sigma x Gaussian gradient magnitude of E in physical units "
             "(docs/features.md, \"DEM\"), computed on each region's bounding box plus the filter halo.",
             "None (rlnfast's own)."),
+    "LoG": ("Laplacian of Gaussian filtered images, one per `sigma` (mm).", "`LoG`: pyradiomics' filter and names."),
+    "Wavelet": ("Wavelet decompositions (`wavelet`, `level`, `start_level`), one image each (`wavelet-LLH_`, ...).",
+                "`Wavelet`: pyradiomics' filter and names."),
+    "Square": ("(c x)^2 with pyradiomics' scaling.", "`Square`: pyradiomics' filter."),
+    "SquareRoot": ("sqrt(c |x|) with pyradiomics' scaling.", "`SquareRoot`: pyradiomics' filter."),
+    "Logarithm": ("c log(|x| + 1) with pyradiomics' scaling.", "`Logarithm`: pyradiomics' filter."),
+    "Exponential": ("exp(c x) with pyradiomics' scaling.", "`Exponential`: pyradiomics' filter."),
+    "Gradient": ("Gradient magnitude (`gradientUseSpacing`).", "`Gradient`: pyradiomics' filter."),
+    "LBP2D": ("Local binary pattern per slice (needs scikit-image).", "`LBP2D`: pyradiomics' filter."),
+    "LBP3D": ("Local binary pattern in 3-D (needs `scipy.special.sph_harm` and trimesh; refused by name where they "
+              "are missing).", "`LBP3D`: pyradiomics' filter."),
 }
 
 # feature class -> (what it is, pyradiomics equivalent)
@@ -86,6 +138,16 @@ CLASSES = {
                    "(docs/features.md, \"First-order features\").",
                    "`firstorder`: identical names and values (tested to 1e-9 against pyradiomics and its golden "
                    "values). StandardDeviation is computed only when listed, as in pyradiomics."),
+    "shape": ("3-D shape of the region (mesh volume, surface, diameters, axes, ...).", DEL + "."),
+    "shape2D": ("2-D shape of the region (with `force2D`).", DEL + "."),
+    "glcm": ("Grey level co-occurrence matrix features.", DEL + "."),
+    "glrlm": ("Grey level run length matrix features.", DEL + "."),
+    "glszm": ("Grey level size zone matrix features.", DEL + "."),
+    "gldm": ("Grey level dependence matrix features.", DEL + "."),
+    "ngtdm": ("Neighbouring grey tone difference matrix features.", DEL + "."),
+    "size": ("Node size in the axial plane: short- and long-axis diameters (minimum and maximum Feret diameters "
+             "of the largest slice) and the number of axial slices (docs/features.md, \"Node size\").",
+             "None (rlnfast's own; RECIST's short axis)."),
     "fractal": ("Box-counting dimensions and lacunarity of each region (region-only features, named "
                 "`original_fractal_*`) and differential box counting of the intensities of every image type "
                 "(`*_fractal_DBCFD`) (docs/features.md, \"Fractal features\").",
@@ -164,9 +226,6 @@ def generate() -> str:
         alias = ", ".join(f"`{a}`" for a in it.aliases) or "—"
         L.append(f"| `{name}` | `{it.prefix}` | {alias} | {sets} | {what} | {pr} |")
     L += ["",
-          "pyradiomics' filtered image types (`LoG`, `Wavelet`, `Square`, `SquareRoot`, `Logarithm`, `Exponential`,",
-          "`Gradient`, `LBP2D`, `LBP3D`) are refused by name.",
-          "",
           "## Feature classes",
           "",
           "Enabled under `featureClass:` (default: `firstorder` only), each with a list of features or nothing for",
@@ -184,13 +243,7 @@ def generate() -> str:
               f"- image types: {'every enabled image type' if fc.image_types is None else ', '.join(fc.image_types)}",
               f"- pyradiomics: {pr}",
               ""]
-    L += ["### pyradiomics' other classes",
-          "",
-          f"{', '.join(f'`{c}`' for c in P.PYRADIOMICS_CLASSES)}: `rlnfast.extract` and `rlnfast extract` refuse them by",
-          "name; the drop-in `rlnfast.pyradiomics.RadiomicsFeatureExtractor` delegates them to an installed",
-          "pyradiomics (identical values).",
-          "",
-          "## Other pyradiomics keys",
+    L += ["## Other pyradiomics keys",
           "",
           "| key | what rlnfast does |",
           "|---|---|"]
@@ -200,7 +253,7 @@ def generate() -> str:
         L.append(f"| `{k}` | {FOREIGN_NOTE} |")
     for k, v in P.REFUSED_SETTINGS.items():
         L.append(f"| `{k}` | refused unless at pyradiomics' default {_fmt(v)} (it would change the features) |")
-    L += ["| `voxelSetting` (section) | refused: voxel-based extraction is not implemented |",
+    L += ["| `voxelSetting` (section) | `rlnfast.extract`: refused (voxel-based extraction); the drop-in runs it through pyradiomics |",
           "",
           "## Other differences from pyradiomics",
           "",
@@ -211,7 +264,9 @@ def generate() -> str:
           "- A NumPy array has no geometry: `rlnfast.extract(array, array)` needs `spacing=(x, y, z)` in mm",
           "  (`spacing=(1, 1, 1)` for 1 mm voxels); an array label map takes the image's geometry.",
           "- 3-D only: a 2-D image is refused by name (give one slice as a volume of one slice, shape (1, y, x)).",
-          "- No resampling, normalisation, resegmentation or filters other than E and DEM.",
+          "- rlnfast's own settings and image types (`nonFinite`, `connectedComponents`, E, DEM, `fractal`) do not",
+          "  follow pyradiomics' preprocessing: combining them with `normalize`, resampling or resegmentation (or",
+          "  `fractal` with a filtered image type) is refused by name.",
           ""]
     return "\n".join(L)
 

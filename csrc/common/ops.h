@@ -72,6 +72,7 @@ std::string validate(const FirstOrderArgs& a);
 // Ops with their own contract headers (same rules: one args struct, one validate, cpu and cuda signatures).
 #include "common/dem_ops.h"
 #include "common/fractal_ops.h"
+#include "common/size_ops.h"
 
 namespace rlnfast {
 
