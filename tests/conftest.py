@@ -60,7 +60,8 @@ def data_path(*parts) -> Path:
     p = DATA.joinpath(*parts)
     if not p.exists():
         origin = DATA_ORIGINS.get(str(parts[0]) if parts else "", "")
-        missing(f"reference data {p}" + (f" ({origin})" if origin else ""), DATA_HOWTO)
+        # module_level: a module that reads the data while collecting is skipped whole, saying why
+        missing(f"reference data {p}" + (f" ({origin})" if origin else ""), DATA_HOWTO, module_level=True)
     return p
 
 

@@ -132,3 +132,12 @@ def test_run_tests_sh_installs_the_test_extra_of_setup_py():
     extra = set(re.findall(r'"([^"]+)"', m.group(1)))
     m = re.search(r"^TEST_PIP=\((.*?)\)", (HERE / "run_tests.sh").read_text(), re.M)
     assert set(re.findall(r'"([^"]+)"', m.group(1))) == extra, "tests/run_tests.sh TEST_PIP != setup.py's test extra"
+
+
+def test_whole_suite_collects_without_reference_data(tmp_path):
+    """No test module reads the reference data in a way that breaks collection when it is absent."""
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    env["RLNFAST_SHARED"] = str(tmp_path)
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "--collect-only", "-p", "no:cacheprovider", "."],
+                       cwd=HERE, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0 and "error" not in p.stdout.splitlines()[-1], p.stdout[-3000:] + p.stderr[-2000:]
