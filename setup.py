@@ -62,6 +62,22 @@ class BuildPyWithHeaders(build_py):
         for f in (HERE / "csrc" / "common").iterdir():
             if f.suffix in (".h", ".cuh"):
                 shutil.copy2(f, dst / f.name)
+        # The build's identity (sources + CUDA settings): tests/run_tests.sh skips rebuilding an equal build.
+        stamp = _load_source_hash()
+        if stamp is not None:
+            (Path(self.build_lib) / "rlnfast" / "_build_stamp.txt").write_text(stamp.source_hash(HERE) + "\n")
+
+
+def _load_source_hash():
+    import importlib.util
+
+    path = HERE / "tools" / "source_hash.py"
+    if not path.exists():
+        return None
+    spec = importlib.util.spec_from_file_location("_rlnfast_source_hash", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 setup(
@@ -95,9 +111,10 @@ setup(
         "fastio": ["deflate>=0.7", "isal>=1.6"],
         "dask": ["dask[distributed]>=2023.1"],
         "gpu": ["cupy-cuda12x>=13"],
-        "seg": ["torch==2.13.0", "nnunetv2>=2.5"],
+        # Ranges, not pins (the versions tested are in the README).
+        "seg": ["torch>=2.2", "nnunetv2>=2.5"],
         "test": ["pytest>=7", "pytest-benchmark>=4", "pyarrow>=12", "dask[distributed]>=2023.1", "deflate>=0.7", "isal>=1.6",
-                 "nibabel>=4"],
+                 "nibabel>=4", "hypothesis>=6"],
     },
     entry_points={"console_scripts": ["rlnfast=rlnfast.cli:main"]},
     zip_safe=False,

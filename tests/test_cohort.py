@@ -61,7 +61,7 @@ def test_batch_equals_direct_extract(shared_batch, tmp_path):
               "--quiet"])
     assert rc == 0
     table = pd.read_csv(out, float_precision="round_trip")
-    assert list(table.columns[:2]) == ["ID", "label"]
+    assert list(table.columns[:5]) == ["ID", "Image", "Mask", "Label", "label"]   # as pyradiomics' batch output
     batch = pd.read_csv(shared_batch / "batch.csv", dtype=str, keep_default_na=False)
     n_total = 0
     for _, row in batch.iterrows():

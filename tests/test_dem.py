@@ -302,16 +302,16 @@ def test_bad_input(backend):
     ct = ct_volume(14, (8, 9, 10))
     for s in (0, -1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="sigma"):
-            dop.dem(ct, sigma=s, backend=backend)
+            dop.dem(ct, sigma=s, spacing=(1, 1, 1), backend=backend)
     for g in (0, -2.0, float("nan")):
         with pytest.raises(ValueError, match="gamma"):
-            dop.dem(ct, gamma=g, backend=backend)
+            dop.dem(ct, gamma=g, spacing=(1, 1, 1), backend=backend)
         with pytest.raises(ValueError, match="gamma"):
             eop.elasticity(ct, gamma=g, backend=backend)
     with pytest.raises(ValueError, match="clipRange"):
         eop.elasticity(ct, clip_range=(100, -100), backend=backend)
     with pytest.raises(ValueError, match="referenceDensity"):
-        dop.dem(ct, reference_density=0.0, backend=backend)
+        dop.dem(ct, reference_density=0.0, spacing=(1, 1, 1), backend=backend)
     for bad in (ct[0], ct[None], np.zeros(5)):
         with pytest.raises(ValueError, match="3-D"):
             dop.dem(bad, backend=backend)

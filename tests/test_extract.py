@@ -72,7 +72,7 @@ def test_unknown_and_refused_keys(ct):
     # voxel-based extraction and names pyradiomics does not have are refused by name
     with pytest.raises(ValueError, match="'kernelRadius'"):
         rlnfast.extract(ct.image, ct.labels, {"setting": {"kernelRadius": 2}}, spacing=ct.spacing)
-    with pytest.raises(ValueError, match="featureClass 'texture'"):
+    with pytest.raises(ValueError, match="unknown feature class 'texture'"):
         rlnfast.extract(ct.image, ct.labels, {"featureClass": {"texture": None}}, spacing=ct.spacing)
     with pytest.raises(ValueError, match="imageType 'Sobel'"):
         rlnfast.extract(ct.image, ct.labels, {"imageType": {"Sobel": {}}}, spacing=ct.spacing)
@@ -139,7 +139,7 @@ def test_empty_region_after_dropping_nonfinite():
     arr[2, 2:4, 2:4] = 2
     img = np.ones(arr.shape, np.float32)
     img[0, 0, 0] = np.nan
-    df = rlnfast.extract(img, arr, {"setting": {"nonFinite": "drop"}})
+    df = rlnfast.extract(img, arr, {"setting": {"nonFinite": "drop"}}, spacing=(1, 1, 1))
     row1 = df[df.label == 1].iloc[0]
     assert np.isnan(row1["original_firstorder_Entropy"])
     assert "empty" in row1["diagnostics_Reason"]
@@ -150,7 +150,8 @@ def test_connected_components_option():
     arr = np.zeros((5, 10, 10), np.uint8)
     arr[1:3, 1:3, 1:3] = 1
     arr[1:3, 6:9, 6:9] = 1
-    df = rlnfast.extract(np.ones(arr.shape, np.int16), arr, {"setting": {"connectedComponents": True}})
+    df = rlnfast.extract(np.ones(arr.shape, np.int16), arr, {"setting": {"connectedComponents": True}},
+                         spacing=(1, 1, 1))
     assert list(df["label"]) == [1, 2] and list(df["source_label"]) == [1, 1]
     assert list(df["diagnostics_Mask-original_VoxelNum"]) == [8, 18]
 

@@ -9,7 +9,7 @@ import pytest
 import rlnfast
 from rlnfast.ops.firstorder import DEFAULT_FEATURES, FEATURE_DOCS, FEATURES, firstorder
 
-from conftest import assert_close, data_path
+from conftest import PYRADIOMICS_HOWTO, assert_close, data_path, require_module
 
 CASES = ["brain1", "brain2", "breast1", "lung1", "lung2"]
 
@@ -113,7 +113,7 @@ SETTINGS = [
 @pytest.mark.parametrize("settings", SETTINGS, ids=lambda s: "-".join(f"{k}{v}" for k, v in s.items()))
 def test_against_pyradiomics(dtype, settings):
     """rlnfast (cpu, float64 path) equals pyradiomics' RadiomicsFirstOrder for every label of a random map."""
-    pytest.importorskip("radiomics", reason="pyradiomics is installed by .ci/run; run `pip install --no-build-isolation pyradiomics`")
+    require_module("radiomics", PYRADIOMICS_HOWTO)
     rng = np.random.default_rng(42)
     lm = _random_label_map(rng)
     n = lm.max()

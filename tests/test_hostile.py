@@ -188,7 +188,9 @@ def test_float32_bin_width_not_exact_in_float32_bins_as_numpy_and_pyradiomics():
 
 
 def test_float32_bin_width_matches_pyradiomics():
-    radiomics = pytest.importorskip("radiomics")
+    from conftest import PYRADIOMICS_HOWTO, require_module
+
+    radiomics = require_module("radiomics", PYRADIOMICS_HOWTO)
     import SimpleITK as sitk
     from radiomics import firstorder as rfo
 

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import data_path
+from conftest import DATA, PYRADIOMICS_HOWTO, data_path, require_module
 
-radiomics = pytest.importorskip("radiomics", reason="pyradiomics is installed by tests/run_tests.sh")
+radiomics = require_module("radiomics", PYRADIOMICS_HOWTO, module_level=True)
 from radiomics import featureextractor  # noqa: E402
 
 from rlnfast import pyradiomics as drop  # noqa: E402
@@ -87,7 +87,10 @@ GOLDEN_CASES = ("brain1", "brain2", "breast1", "lung1", "lung2")   # the 5 test 
 def _baseline_columns():
     out = []
     for cls in BASELINE:
-        path = data_path("pyradiomics", "baseline", f"baseline_{cls}.csv")
+        path = DATA / "pyradiomics" / "baseline" / f"baseline_{cls}.csv"
+        if not path.exists():   # collected anyway: the test itself skips (or fails under CI=true) naming the file
+            out.append((cls, "reference data missing"))
+            continue
         b = pd.read_csv(path, index_col=0)
         for col in b.columns:
             if b.loc["diagnostics_Configuration_TestCase", col] not in GOLDEN_CASES:

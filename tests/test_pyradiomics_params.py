@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import data_path
+from conftest import PYRADIOMICS_HOWTO, data_path, require_module
 
-radiomics = pytest.importorskip("radiomics", reason="pyradiomics is installed by tests/run_tests.sh")
+radiomics = require_module("radiomics", PYRADIOMICS_HOWTO, module_level=True)
 from radiomics import featureextractor  # noqa: E402
 
 import rlnfast  # noqa: E402

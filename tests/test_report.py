@@ -1,14 +1,13 @@
 """``rlnfast analyze`` end to end: files, escaping, and the HTML report rendered in headless Chromium.
 
-Chromium comes from Debian's packages (``apt-get install -y chromium``); the browser test skips, saying so,
-only where no chromium binary exists.
+Chromium comes from Debian's packages (``apt-get install -y chromium``); where no chromium binary exists the
+browser test skips saying so, and fails naming it under CI=true (conftest.chromium).
 """
 from __future__ import annotations
 
 import base64
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -19,6 +18,8 @@ from scipy import special
 
 from rlnfast import cli, stats
 from rlnfast.stats import report
+
+from conftest import chromium
 
 EVIL = "<script>alert('x')</script>&co"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -134,12 +135,9 @@ def test_cli_bad_input_reports_column(tmp_path, capsys):
 
 # ------------------------------------------------------------------------------------- Chromium
 
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
+def _chromium() -> str:
+    """The Chromium binary; absent: skip saying how to install it (fail under CI=true): conftest.chromium."""
+    return chromium()
 
 
 # Injected into a copy of the page only: records load errors and, after load, whether every <img> decoded.
@@ -181,8 +179,6 @@ def _render(browser: str, page: Path, tmp: Path) -> dict:
 
 def test_report_renders_in_chromium(analyzed, tmp_path):
     browser = _chromium()
-    if browser is None:
-        pytest.skip("no chromium binary on PATH (install it with: apt-get install -y chromium)")
     res = _render(browser, analyzed / "report.html", tmp_path)
     assert res["errors"] == [], res
     assert res["images"] == 7 and res["bad"] == [], res

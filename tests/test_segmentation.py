@@ -455,7 +455,7 @@ def test_segment_without_nnunet_says_how_to_install(tmp_path, monkeypatch, capsy
     with pytest.raises(ImportError, match=r'pip install "rlnfast\[seg\]"'):
         seg.segment(m, ct, tmp_path / "out")
     rc = cli_main(["segment", "--model", str(m), "--input", str(ct), "-o", str(tmp_path / "out")])
-    assert rc == 2 and "torch==2.13.0 nnunetv2" in capsys.readouterr().err
+    assert rc == 2 and "pip install torch nnunetv2" in capsys.readouterr().err
 
 
 def test_segment_input_errors(tmp_path):

@@ -1,6 +1,6 @@
 """rlnfast.stats against R's pROC 1.18 / rms 6.5 golden values, dcurves, and its own contracts.
 
-Golden values: ../shared/data/stats_golden (README there has the R script). Tolerances: DeLong AUC,
+Golden values: $RLNFAST_SHARED/data/stats_golden or ../shared/data/stats_golden (README there has the R script). Tolerances: DeLong AUC,
 variance, CIs and tests 1e-9; rms val.prob statistics 1e-6; net benefit vs dcurves.dca 1e-12.
 """
 from __future__ import annotations
@@ -19,31 +19,23 @@ from scipy import optimize, special
 from rlnfast import stats
 from rlnfast.stats import plots, report
 
-from conftest import DATA
+from conftest import data_path   # $RLNFAST_SHARED/data or ../shared/data
 
-GOLDEN_DIR = DATA / "stats_golden"
 DATASETS = ("dev", "val", "small", "inverse")
 TOL_DELONG = 1e-9
 TOL_RMS = 1e-6
-_GOLDEN_ABSENT = not (GOLDEN_DIR / "golden_pROC_rms.json").is_file()
-_IN_CI = os.environ.get("CI", "").lower() == "true"
-_WHY = f"R pROC/rms golden values absent: {GOLDEN_DIR} (set RLNFAST_SHARED or check out ../shared)"
 
-# absent golden data: skip with one line locally, fail under CI=true
-needs_golden = pytest.mark.skipif(_GOLDEN_ABSENT and not _IN_CI, reason=_WHY)
+# absent golden data: skip saying so, or fail under CI=true (conftest.data_path)
+needs_golden = pytest.mark.usefixtures("golden")
 
 
 @pytest.fixture(scope="module")
 def golden():
-    if _GOLDEN_ABSENT:
-        if _IN_CI:
-            pytest.fail(_WHY)
-        pytest.skip(_WHY)
-    return json.loads((GOLDEN_DIR / "golden_pROC_rms.json").read_text())
+    return json.loads(data_path("stats_golden", "golden_pROC_rms.json").read_text())
 
 
 def _data(name: str) -> pd.DataFrame:
-    return pd.read_csv(GOLDEN_DIR / f"{name}.csv")
+    return pd.read_csv(data_path("stats_golden", f"{name}.csv"))
 
 
 def _num(v):

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from ._version import __version__
+from .io import as_if_opened
 from .params import Params, load_params
 
 CASE_DIR = "cases"
@@ -51,7 +52,10 @@ def read_batch(batch, base_dir=None) -> pd.DataFrame:
         path = Path(batch)
         if not path.exists():
             raise FileNotFoundError(f"batch file {str(path)!r} does not exist")
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        try:
+            df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        except (ValueError, UnicodeDecodeError) as exc:   # pandas' ParserError / EmptyDataError are ValueErrors
+            raise ValueError(f"batch file {str(path)!r} is not a readable CSV: {str(exc).strip()}") from None
         base_dir = path.resolve().parent if base_dir is None else Path(base_dir)
         where = f"batch file {str(path)!r}"
     elif isinstance(batch, pd.DataFrame):
@@ -62,16 +66,34 @@ def read_batch(batch, base_dir=None) -> pd.DataFrame:
         raise ValueError(f"batch: expected a CSV path or a pandas DataFrame, got {type(batch).__name__}")
     missing = [c for c in ("Image", "Mask") if c not in df.columns]
     if missing:
-        raise ValueError(f"{where}: missing column(s) {missing} (pyradiomics batch convention: Image, Mask, "
+        from .params import did_you_mean
+
+        hints = "".join(did_you_mean(m, [c for c in df.columns if c not in ("Image", "Mask")]) for m in missing)
+        raise ValueError(f"{where}: missing column(s) {missing}{hints} (pyradiomics batch convention: Image, Mask, "
                          f"optional Label); found {list(df.columns)}")
     if len(df) == 0:
         raise ValueError(f"{where}: no cases")
+    df = df.reset_index(drop=True)
+
+    def row_name(i) -> str:
+        # a CSV's line number (header on line 1), and the row's ID where there is one
+        name = f"line {i + 2}" if isinstance(batch, (str, os.PathLike)) else f"row {i}"
+        if "ID" in df.columns and str(df.at[i, "ID"]).strip():
+            name += f" (ID {str(df.at[i, 'ID']).strip()!r})"
+        return name
+
+    for col, what in (("Image", "the image file (NIfTI, NRRD, DICOM folder, ...)"), ("Mask", "the label map file")):
+        for i, v in enumerate(df[col]):
+            if v is None or (isinstance(v, float) and np.isnan(v)) or not str(v).strip():
+                raise ValueError(f"{where}, {row_name(i)}, column {col!r}: empty; expected a path to {what}")
     for col in ("Image", "Mask"):
         df[col] = [str(p) if os.path.isabs(str(p)) else str((base_dir / str(p)).resolve()) for p in df[col]]
     if "Label" in df.columns:
-        bad = [v for v in df["Label"] if str(v).strip() not in ("",) and not str(v).strip().lstrip("-").isdigit()]
-        if bad:
-            raise ValueError(f"{where}: Label column must hold integers (or be empty), got {bad[:3]}")
+        for i, v in enumerate(df["Label"]):
+            v = str(v).strip()
+            if v and not v.lstrip("-").isdigit():
+                raise ValueError(f"{where}, {row_name(i)}, column 'Label': {v!r} is not an integer; expected a label "
+                                 "value, or an empty cell for every positive label")
     return df.reset_index(drop=True)
 
 
@@ -112,6 +134,7 @@ def params_hash(p: Params) -> str:
 
 # ---------------------------------------------------------------------------------------------- files
 def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` atomically (temporary file, fsync, rename), with the mode a new file gets (umask)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
     try:
@@ -119,6 +142,7 @@ def atomic_write_text(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        as_if_opened(tmp)   # mkstemp's 0600 -> 0666 less the umask, as open() would
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -134,6 +158,7 @@ def write_table(df: pd.DataFrame, path, na_rep: str = "") -> Path:
         os.close(fd)
         try:
             df.to_parquet(tmp, index=False)
+            as_if_opened(tmp)
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
@@ -603,6 +628,8 @@ def _run(batch, params, out_dir, executor, backend, output, chunk_size, prefetch
     (out / CASE_DIR).mkdir(parents=True, exist_ok=True)
     ph = params_hash(p)
     id_columns = [c for c in df.columns if c not in ("Image", "Mask", "Label")]
+    # like pyradiomics' batch output: the row's columns (ID, ...), then Image, Mask (and Label where given)
+    front = id_columns + ["Image", "Mask"] + (["Label"] if "Label" in df.columns else [])
     rows = df.to_dict("records")
     tasks = [CaseTask(i, r, case_key(r, ph, content_hash)) for i, r in enumerate(rows)]
     todo = [t for t in tasks if not _is_done(out, t.index, t.key)]
@@ -640,7 +667,7 @@ def _run(batch, params, out_dir, executor, backend, output, chunk_size, prefetch
         if bar is not None:
             bar.close()
     computed, failed = counts["computed"], counts["failed"]
-    table, errors = merge(out, tasks, id_columns)
+    table, errors = merge(out, tasks, id_columns, front)
     write_table(errors, out / "errors.csv")
     output = Path(output) if output else out / "features.csv"
     write_table(table, output)
@@ -655,8 +682,10 @@ def _progress(total, initial, enabled):
     return tqdm(total=total, initial=initial, unit="case", desc="rlnfast extract", dynamic_ncols=True)
 
 
-def merge(out: Path, tasks: list, id_columns) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The merged feature table (batch order) and the error table, from the per-case files."""
+def merge(out: Path, tasks: list, id_columns, front=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The merged feature table (batch order) and the error table, from the per-case files. ``front``: the
+    batch columns each row of the merged table starts with, from the current batch (default ``id_columns``)."""
+    front = list(id_columns) if front is None else list(front)
     frames, errors = [], []
     for t in tasks:
         table_path, done_path, err_path = _case_paths(out, t.index)
@@ -668,9 +697,10 @@ def merge(out: Path, tasks: list, id_columns) -> tuple[pd.DataFrame, pd.DataFram
             stored = list(id_columns) if stored is None else list(stored)
             f = pd.read_csv(table_path, dtype={c: str for c in set(id_columns) | set(stored)}, keep_default_na=False,
                             float_precision="round_trip", na_values=["nan", "NaN"])
-            # the batch columns come from the current batch row (a corrected ID, an added outcome column)
+            # the batch columns come from the current batch row (a corrected ID, an added outcome column),
+            # then Image, Mask (and Label) as in pyradiomics' batch output
             f = f.drop(columns=[c for c in stored if c in f.columns])
-            frames.append(_case_table(t, f, id_columns))
+            frames.append(_case_table(t, f, front))
         else:
             reason = "not computed"
             if err_path.exists():
@@ -680,6 +710,6 @@ def merge(out: Path, tasks: list, id_columns) -> tuple[pd.DataFrame, pd.DataFram
                     pass
             errors.append({"index": t.index, **{c: t.row[c] for c in id_columns}, "Image": t.row["Image"],
                            "Mask": t.row["Mask"], "error": reason})
-    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=id_columns)
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=front)
     err = pd.DataFrame(errors, columns=["index", *id_columns, "Image", "Mask", "error"])
     return table, err

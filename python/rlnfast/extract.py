@@ -18,7 +18,8 @@ from .regions import Regions, find_regions
 def load_inputs(image, labels, *, spacing=None, geometry_tolerance=None) -> tuple[Volume, Volume]:
     """Read image and label map (paths, SimpleITK images or arrays) and check that their geometry agrees."""
     img = read_volume(image, spacing=spacing, name="image")
-    lab = read_volume(labels, spacing=spacing, name="label map")
+    # a bare array label map lies on the image's grid: it takes the image's spacing
+    lab = read_volume(labels, spacing=spacing if spacing is not None else img.spacing, name="label map")
     if not _is_file_or_sitk(labels):
         # a bare array label map lies on the image's grid
         lab = Volume(lab.array, img.spacing, img.origin, img.direction, lab.name)
@@ -40,7 +41,9 @@ def extract(image, labels, params=None, backend: str = "auto", *, spacing=None, 
     ----------
     image, labels
         File paths (NIfTI, NRRD, DICOM folder), SimpleITK images, or NumPy arrays (z, y, x) with
-        ``spacing`` (x, y, z) in mm. The label map must be an integer image on the image's grid; every
+        ``spacing`` (x, y, z) in mm: required for an array image (an error otherwise, never a silent 1 mm;
+        ``spacing=(1, 1, 1)`` for 1 mm voxels). 3-D only: a 2-D image is refused. An array label map lies
+        on the image's grid. The label map must be an integer image on the image's grid; every
         positive label is a region (or only setting ``label``; or each connected component with
         ``connectedComponents: true``).
     params
@@ -135,8 +138,10 @@ def extract_many(items, p: Params, backend: str) -> list[pd.DataFrame]:
     for fc, feats in enabled:
         if fc.per_region is not None:
             collect(fc.per_region(items, p, feats, backend))
-    return [_table(img, regions, p, backend, cols, diag)
-            for (img, regions), cols, diag in zip(items, per_case_cols, per_case_diag)]
+    # voxels the features used: after nonFinite: drop, those of the gathered CT (one cache entry per case)
+    used = [np.diff(np.asarray(c[("hu", "drop")][1], np.int64)) if ("hu", "drop") in c else None for c in caches]
+    return [_table(img, regions, p, backend, cols, diag, n_used)
+            for (img, regions), cols, diag, n_used in zip(items, per_case_cols, per_case_diag, used)]
 
 
 def _no_image(name, n):
@@ -147,7 +152,7 @@ def _no_image(name, n):
                          region_inputs=[None] * n)
 
 
-def _table(img, regions, p, backend, columns, diag) -> pd.DataFrame:
+def _table(img, regions, p, backend, columns, diag, used=None) -> pd.DataFrame:
     n = len(regions)
     out = {"label": regions.label.astype(np.int64)}
     if regions.component is not None:
@@ -167,7 +172,11 @@ def _table(img, regions, p, backend, columns, diag) -> pd.DataFrame:
     bb = np.stack([bbox[:, 2], bbox[:, 1], bbox[:, 0], bbox[:, 5] - bbox[:, 2] + 1, bbox[:, 4] - bbox[:, 1] + 1,
                    bbox[:, 3] - bbox[:, 0] + 1], axis=1) if n else np.zeros((0, 6), np.int64)
     out["diagnostics_Mask-original_BoundingBox"] = list(map(tuple, bb.tolist()))
-    out["diagnostics_Mask-original_VoxelNum"] = regions.count.astype(np.int64)
+    # the voxels the features used (after nonFinite: drop), and how many were dropped
+    count = regions.count.astype(np.int64)
+    out["diagnostics_Mask-original_VoxelNum"] = count if used is None else np.asarray(used, np.int64)
+    if p.settings.get("nonFinite") == "drop":
+        out["diagnostics_Mask-original_NonFiniteDropped"] = count - out["diagnostics_Mask-original_VoxelNum"]
     reason = diag.pop("diagnostics_Reason", np.array([""] * n, dtype=object))
     for k, v in diag.items():
         out[k] = v if (isinstance(v, (list, np.ndarray)) and len(v) == n) else [v] * n

@@ -30,7 +30,8 @@ def _hu_values(ctx: ImageTypeContext):
     """The CT's ragged HU values of the regions, gathered once per case for every image type that needs them."""
     key = ("hu", ctx.settings.get("nonFinite", "error"))
     if key not in ctx.cache:
-        ctx.cache[key] = gather(ctx.volume.array, ctx.regions, non_finite=key[1], name=ctx.volume.name)
+        ctx.cache[key] = gather(ctx.volume.array, ctx.regions, non_finite=key[1], name=ctx.volume.name,
+                                volume=ctx.volume)
     return ctx.cache[key]
 
 
@@ -85,7 +86,16 @@ def elasticity(ctx: ImageTypeContext) -> ImageTypeData:
     def crop(i: int) -> np.ndarray:
         if ctx.regions.count[i] == 0:
             return _empty_crop()
-        return eop.elasticity_array(arr[ctx.regions.bbox_slices(i)], **kw, backend=ctx.backend, name=ctx.volume.name)
+        sl = ctx.regions.bbox_slices(i)
+        hu = arr[sl]
+        bad = ~np.isfinite(hu) if hu.dtype.kind == "f" else None
+        if bad is not None and bad.any() and ctx.settings.get("nonFinite", "error") == "drop":
+            # as Original's crop: the dropped voxels stay NaN (DBC leaves such a region out, with the reason)
+            e = eop.elasticity_array(np.where(bad, 0.0, hu), **kw, backend=ctx.backend, name=ctx.volume.name)
+            e[bad] = np.nan
+            return e
+        return eop.elasticity_array(hu, **kw, backend=ctx.backend, name=ctx.volume.name, volume=ctx.volume,
+                                    origin=tuple(s.start for s in sl))
 
     diag = {"gamma": g, "clipRange": (lo, hi), "referenceDensity": rho_w}
     return ImageTypeData(values, offsets, np.float64, crop, diag)

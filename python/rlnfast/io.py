@@ -64,6 +64,24 @@ class Volume:
         return Volume(array, self.spacing, self.origin, self.direction, name or self.name)
 
 
+def physical_point(volume: "Volume", index_zyx) -> tuple:
+    """The physical position (x, y, z) in mm of voxel ``index_zyx`` (z, y, x) of ``volume``:
+    origin + direction . (index * spacing), as SimpleITK's TransformIndexToPhysicalPoint."""
+    idx = np.asarray(index_zyx, dtype=np.float64)[::-1] * np.asarray(volume.spacing, np.float64)
+    d = np.asarray(volume.direction, np.float64).reshape(3, 3)
+    return tuple(float(v) for v in np.asarray(volume.origin, np.float64) + d @ idx)
+
+
+def voxel_text(index_zyx, volume: "Volume | None" = None) -> str:
+    """How messages name a voxel: its index in the volume (z, y, x) and, with ``volume``, its physical
+    position, e.g. ``z,y,x=(16, 64, 83) (x,y,z=(83.0, 64.0, 32.0) mm)``."""
+    idx = tuple(int(i) for i in index_zyx)
+    text = f"z,y,x={idx}"
+    if volume is not None:
+        text += " (x,y,z=(" + ", ".join(f"{v:.6g}" for v in physical_point(volume, idx)) + ") mm)"
+    return text
+
+
 def _describe(x) -> str:
     if isinstance(x, (str, os.PathLike)):
         return str(x)
@@ -168,12 +186,14 @@ def check_complete(path, name: str = "image") -> None:
         raise ValueError(f"{what} is truncated or corrupt (gzip: {exc})") from None
 
 
-def read_volume(source, spacing=None, name: str = "image") -> Volume:
+def read_volume(source, spacing=None, name: str = "image", *, spacing_required: bool = True) -> Volume:
     """A :class:`Volume` from a file path, a SimpleITK image, a Volume, a NumPy array or a device array
     (CuPy, torch CUDA tensor: copied to the host).
 
-    Arrays are (z, y, x); ``spacing`` is then (x, y, z) in mm as in SimpleITK (default 1 mm).
-    A 2-D input becomes one slice; 4-D and higher inputs are refused.
+    Arrays are (z, y, x); ``spacing`` is then (x, y, z) in mm as in SimpleITK. An array carries no spacing,
+    so ``spacing`` is required (ValueError saying so; ``spacing=(1, 1, 1)`` for 1 mm voxels) unless
+    ``spacing_required=False`` (callers whose result does not depend on it: 1 mm then).
+    Only 3-D images: 2-D images (one slice) and 4-D and higher inputs are refused by name.
     """
     if isinstance(source, Volume):
         vol = source
@@ -194,17 +214,19 @@ def read_volume(source, spacing=None, name: str = "image") -> Volume:
 
         # device arrays (CuPy, torch CUDA): copied to the host once; region discovery runs on the CPU
         arr = to_host(source) if is_device_array(source) else np.asarray(source)
+        _check_3d(arr, name)
         if spacing is None:
+            if spacing_required:
+                raise ValueError(f"{name}: an array of shape {arr.shape} carries no voxel spacing, "
+                                 "and DEM and fractal features depend on it: pass spacing=(x, y, z) in mm "
+                                 "(spacing=(1, 1, 1) for 1 mm voxels), or give a file / SimpleITK image")
             spacing = (1.0, 1.0, 1.0)
         sp = tuple(float(s) for s in spacing)
         if len(sp) != 3:
             raise ValueError(f"{name}: spacing {sp} must have 3 values (x, y, z) in mm")
         vol = Volume(arr, sp, name=name)
     arr = vol.array
-    if arr.ndim == 2:
-        arr = arr[None]
-    if arr.ndim != 3:
-        raise ValueError(f"{name}: expected a 3-D image (z, y, x), got {arr.ndim}-D with shape {arr.shape}")
+    _check_3d(arr, vol.name if vol.name != "image" else name)
     if any(not np.isfinite(s) or s <= 0 for s in vol.spacing):
         raise ValueError(f"{name}: spacing {tuple(vol.spacing)} must be finite and > 0")
     if arr is not vol.array or not arr.flags.c_contiguous:
@@ -212,6 +234,15 @@ def read_volume(source, spacing=None, name: str = "image") -> Volume:
     vol = Volume(arr, tuple(vol.spacing), tuple(vol.origin), tuple(vol.direction),
                  vol.name if vol.name != "image" else name, reader=vol.reader)
     return vol
+
+
+def _check_3d(arr, name) -> None:
+    if arr.ndim == 2:
+        raise ValueError(f"{name}: a 2-D image of shape {arr.shape} is not supported: rlnfast computes 3-D features "
+                         "(DEM filters and fractal box counting in 3-D). A single slice must be given as a 3-D "
+                         "image of one slice (array[None], shape (1, y, x), with its slice thickness in spacing)")
+    if arr.ndim != 3:
+        raise ValueError(f"{name}: expected a 3-D image (z, y, x), got {arr.ndim}-D with shape {arr.shape}")
 
 
 def _read_sitk(path: Path, name: str) -> Volume:
@@ -251,15 +282,16 @@ def _read_nifti_fast(path: Path, name: str):
 def _from_sitk(img, what) -> Volume:
     import SimpleITK as sitk
 
-    if img.GetDimension() not in (2, 3):
+    if img.GetDimension() == 2:
+        raise ValueError(f"{what}: a 2-D image of size {img.GetSize()} is not supported: rlnfast computes 3-D "
+                         "features (DEM filters and fractal box counting in 3-D); give a 3-D image (a single slice "
+                         "as a volume of one slice, with its slice thickness as z spacing)")
+    if img.GetDimension() != 3:
         raise ValueError(f"{what}: expected a 3-D image, got a {img.GetDimension()}-D image of size {img.GetSize()}")
     if img.GetNumberOfComponentsPerPixel() != 1:
         raise ValueError(f"{what}: expected one value per voxel, got {img.GetNumberOfComponentsPerPixel()} components")
     arr = sitk.GetArrayFromImage(img)
     sp, org, dr = img.GetSpacing(), img.GetOrigin(), img.GetDirection()
-    if img.GetDimension() == 2:
-        sp, org = sp + (1.0,), org + (0.0,)
-        dr = (dr[0], dr[1], 0.0, dr[2], dr[3], 0.0, 0.0, 0.0, 1.0)
     return Volume(arr, tuple(sp), tuple(org), tuple(dr), what)
 
 
@@ -300,8 +332,29 @@ def _fmt(t) -> str:
     return "(" + ", ".join(f"{v:.6g}" for v in t) + ")"
 
 
+def current_umask() -> int:
+    """The process's umask (read without changing it where /proc tells it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def as_if_opened(tmp) -> None:
+    """Give a temporary file (``tempfile.mkstemp`` makes them 0600) the mode ``open()`` would have given a new
+    file: 0666 less the umask, so colleagues can read the outputs that an atomic rename puts in place."""
+    os.chmod(tmp, 0o666 & ~current_umask())
+
+
 def write_volume(volume_or_image, path, like: Volume | None = None, compress: bool = True) -> Path:
-    """Write a Volume, SimpleITK image or array (with ``like``'s geometry) atomically (temp file, rename)."""
+    """Write a Volume, SimpleITK image or array (with ``like``'s geometry) atomically (temp file, rename), with
+    the mode a new file gets (0666 less the umask)."""
     import SimpleITK as sitk
 
     path = Path(path)
@@ -319,6 +372,7 @@ def write_volume(volume_or_image, path, like: Volume | None = None, compress: bo
     os.close(fd)
     try:
         sitk.WriteImage(img, tmp, compress)
+        as_if_opened(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

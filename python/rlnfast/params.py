@@ -5,6 +5,7 @@ when it only affects feature classes rlnfast does not compute; nothing is silent
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import math
 import os
@@ -103,6 +104,29 @@ class Params:
                 "featureClass": {k: (list(v) if v is not None else None) for k, v in self.feature_classes.items()}}
 
 
+def did_you_mean(name, choices) -> str:
+    """'; did you mean 'x'?' for the closest of ``choices`` to a misspelt ``name`` (case-insensitive), or ''."""
+    choices = [str(c) for c in choices]
+    low = {c.lower(): c for c in choices}
+    hit = difflib.get_close_matches(str(name).lower(), list(low), n=1, cutoff=0.75)
+    return f"; did you mean {low[hit[0]]!r}?" if hit else ""
+
+
+def _parse_error(path: Path, exc: Exception) -> ValueError:
+    """A parse error of a parameter file pointing at the file, line and column."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:   # PyYAML
+        problem = " ".join(str(x) for x in (getattr(exc, "context", None), getattr(exc, "problem", None)) if x)
+        ctx = getattr(exc, "context_mark", None)
+        started = f" (the construct began at line {ctx.line + 1}, column {ctx.column + 1})" \
+            if ctx is not None and ctx.line != mark.line else ""
+        return ValueError(f"parameter file {str(path)!r}, line {mark.line + 1}, column {mark.column + 1}: "
+                          f"invalid YAML: {problem or exc}{started}")
+    if isinstance(exc, json.JSONDecodeError):
+        return ValueError(f"parameter file {str(path)!r}, line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}")
+    return ValueError(f"parameter file {str(path)!r} could not be parsed: {exc}")
+
+
 # Parameter files are a few hundred bytes; a limit keeps a hostile one from costing memory or time.
 MAX_PARAMS_BYTES = 1 << 20
 
@@ -145,7 +169,7 @@ def _read(source) -> tuple[dict, str]:
             else:
                 data = _yaml_load(text)
         except Exception as exc:
-            raise ValueError(f"parameter file {str(path)!r} could not be parsed: {exc}") from exc
+            raise _parse_error(path, exc) from None
         if data is None:
             data = {}
         if not isinstance(data, dict):
@@ -164,7 +188,9 @@ def load_params(source=None, *, allow_foreign: bool = False, **overrides) -> Par
     data, where = _read(source)
     unknown_top = set(data) - {"setting", "imageType", "featureClass", "voxelSetting"}
     if unknown_top:
-        raise ValueError(f"{where}: unknown section(s) {sorted(unknown_top)} (expected setting, imageType, featureClass)")
+        hints = "".join(did_you_mean(k, ("setting", "imageType", "featureClass")) for k in sorted(unknown_top))
+        raise ValueError(f"{where}: unknown section(s) {sorted(unknown_top)} (expected setting, imageType, "
+                         f"featureClass){hints}")
     if data.get("voxelSetting"):
         raise ValueError(f"{where}: voxelSetting (pyradiomics' voxel-based extraction: "
                          f"{', '.join(sorted(data['voxelSetting']))}) is not supported by rlnfast.extract; "
@@ -185,7 +211,7 @@ def load_params(source=None, *, allow_foreign: bool = False, **overrides) -> Par
             canon = canonical(name)
             if canon is None:
                 raise ValueError(f"{where}: imageType {name!r} is not supported by rlnfast "
-                                 f"(supported: {', '.join(REGISTRY)})")
+                                 f"(supported: {', '.join(REGISTRY)}){did_you_mean(name, REGISTRY)}")
             p.image_types[canon] = _check_settings(dict(sub or {}), where, f"imageType {name}", supported)
     if "featureClass" in data:
         fc = data.get("featureClass") or {}
@@ -202,7 +228,8 @@ def load_params(source=None, *, allow_foreign: bool = False, **overrides) -> Par
                     raise ValueError(f"{where}: featureClass {name!r} {why}")
                 p.feature_classes[name] = list(feats) if feats else None
             else:
-                raise ValueError(f"{where}: featureClass {name!r} does not exist (supported: {', '.join(classes)})")
+                raise ValueError(f"{where}: unknown feature class {name!r}{did_you_mean(name, classes)} "
+                                 f"(supported: {', '.join(classes)})")
     _check_class_settings(p, where)
     _check_feature_names(p, where)
     _check_combinations(p, where)
@@ -277,7 +304,9 @@ def _check_settings(settings: dict, where: str, section: str, supported: dict) -
                 raise ValueError(f"{where}: {section} key {key!r}={value!r} (pyradiomics' voxel-based extraction) "
                                  "is not supported by rlnfast.extract")
         else:
-            raise ValueError(f"{where}: unknown {section} key {key!r}")
+            known = list(supported) + sorted(NEUTRAL_SETTINGS | FOREIGN_CLASS_SETTINGS | set(REFUSED_SETTINGS))
+            raise ValueError(f"{where}: unknown {section} key {key!r}{did_you_mean(key, known)} "
+                             "(docs/parameters.md lists every setting)")
     if out.get("binWidth") is not None:
         bw = out["binWidth"]
         if not _is_number(bw) or not math.isfinite(bw) or bw <= 0:
@@ -366,5 +395,6 @@ def _check_feature_names(p: Params, where: str) -> None:
         if feats and cls in known:
             bad = [f for f in feats if f not in known[cls]]
             if bad:
-                raise ValueError(f"{where}: featureClass {cls}: unknown feature(s) {bad} "
+                hints = "".join(did_you_mean(f, known[cls]) for f in bad)
+                raise ValueError(f"{where}: featureClass {cls}: unknown feature(s) {bad}{hints} "
                                  f"(known: {', '.join(sorted(known[cls]))})")

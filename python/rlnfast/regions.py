@@ -221,11 +221,12 @@ def connected_components(label_map, labels=None, *, merge_labels: bool, connecti
                       scipy_number=np.asarray(raw, np.int64), count=np.asarray(cnt, np.int64))
 
 
-def gather(image: np.ndarray, regions: Regions, *, non_finite: str = "error", name: str = "image"):
+def gather(image: np.ndarray, regions: Regions, *, non_finite: str = "error", name: str = "image", volume=None):
     """(values, offsets): region i's voxel values (float64, C order as ``image[mask]``) in one pass.
 
-    ``non_finite`` = 'error' raises ValueError naming the region and the first bad voxel;
-    'drop' leaves NaN/inf voxels out of the region.
+    ``non_finite`` = 'error' raises ValueError naming the region and the first bad voxel (its index in the
+    volume and, given ``volume`` (rlnfast.io.Volume), its physical position); 'drop' leaves NaN/inf voxels
+    out of the region.
     """
     image = np.ascontiguousarray(image)
     lm = regions.label_map
@@ -257,8 +258,10 @@ def gather(image: np.ndarray, regions: Regions, *, non_finite: str = "error", na
             r = int(np.nonzero(bad >= 0)[0][0])
             idx = np.unravel_index(int(bad[r]), lm.shape)
             nbad = int(np.count_nonzero(~np.isfinite(values[offsets[r]:offsets[r + 1]])))
+            from .io import voxel_text
+
             raise ValueError(f"{name}: {nbad} NaN/inf voxel(s) inside region label {int(regions.label[r])} "
-                             f"(first at z,y,x={tuple(int(i) for i in idx)}); expected finite intensities "
+                             f"(first at {voxel_text(idx, volume)}); expected finite intensities "
                              "(setting nonFinite: drop leaves them out)")
         else:
             raise ValueError(f"nonFinite={non_finite!r}: expected 'error' or 'drop'")

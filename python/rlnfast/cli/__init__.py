@@ -23,6 +23,30 @@ COMMANDS = {
 }
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions keep their line breaks (usage lines one per line); every option's help ends with its
+    default, unless the help text already states it (flags and required options have none)."""
+
+    def _fill_text(self, text, width, indent):
+        if "\n" not in text.strip():   # a one-paragraph description is wrapped as usual
+            return argparse.HelpFormatter._fill_text(self, text, width, indent)
+        return super()._fill_text(text, width, indent)
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if text is argparse.SUPPRESS or not action.option_strings or action.required:
+            return text
+        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._HelpAction,
+                               argparse._VersionAction, argparse._StoreConstAction)):
+            return text
+        if "default" in text.lower() or action.default is None:
+            return text
+        default = action.default
+        if isinstance(default, (list, tuple)):
+            default = " ".join(str(v) for v in default)
+        return f"{text} (default: {default})" if text else f"(default: {default})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from rlnfast._version import __version__
 
@@ -30,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="rlnfast",
         description="Fast CT radiomics of lymph nodes: elasticity maps, pyradiomics-exact first-order and "
         "fractal features, cohort runs, statistics and reports.",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"rlnfast {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -37,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         if importlib.util.find_spec(f"rlnfast.cli.{module}") is None:
             continue
         mod = importlib.import_module(f"rlnfast.cli.{module}")
-        p = sub.add_parser(name, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP))
+        p = sub.add_parser(name, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP),
+                           formatter_class=HelpFormatter)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return parser

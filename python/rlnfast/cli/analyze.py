@@ -18,7 +18,7 @@ def add_arguments(p):
     p.add_argument("table", help="feature table: .csv, .tsv or .parquet, one row per node")
     p.add_argument("--outcome", required=True, help="outcome column (0/1; 1 = metastatic)")
     p.add_argument("--cohort", required=True, help="cohort column (training/validation labels)")
-    p.add_argument("--patient", default=None, help="patient id column (groups LASSO folds and bootstraps)")
+    p.add_argument("--patient", default=None, help="patient id column (groups LASSO folds and bootstraps; default: none, each row its own group)")
     p.add_argument("--features", nargs="+", default=None, metavar="COL",
                    help="feature columns to consider (default: every other column except diagnostics_* and the "
                         "node/case identifiers ID, label, source_label, component, Image, Mask, Label)")
@@ -33,7 +33,7 @@ def add_arguments(p):
     p.add_argument("--auc-min", type=_float_or_none, default=0.6, help="min univariate AUC (default 0.6; 'none' = off)")
     p.add_argument("--corr-max", type=_float_or_none, default=0.8,
                    help="max |Spearman r| between kept features (default 0.8; 'none' = off)")
-    p.add_argument("--max-features", type=int, default=None, help="keep at most this many features (by AUC)")
+    p.add_argument("--max-features", type=int, default=None, help="keep at most this many features (by AUC; default: no limit)")
     p.add_argument("--lasso", action="store_true", help="finish selection with cross-validated LASSO logistic regression")
     p.add_argument("--tie", choices=("sensitivity", "specificity"), default="sensitivity",
                    help="Youden tie rule: highest sensitivity (default) or specificity among tied optima")

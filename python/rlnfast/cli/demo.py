@@ -32,7 +32,8 @@ def add_arguments(p):
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--shape", type=int, nargs=3, default=None, metavar=("Z", "Y", "X"),
                    help="voxels per CT (default 40 96 96, with --segment 24 64 64; spacing 0.8 x 0.8 x 2.5 mm)")
-    p.add_argument("--backend", default="auto", choices=["auto", "cuda", "cupy", "cpu", "numpy"])
+    p.add_argument("--backend", default="auto", choices=["auto", "cuda", "cupy", "cpu", "numpy"],
+                   help="compute backend (auto: cuda > cupy > cpu; numpy: the reference)")
     p.add_argument("--jobs", type=int, default=1, help="extraction worker processes (default 1)")
     p.add_argument("--bootstrap", type=int, default=500, help="bootstrap replicates for CIs and bands (default 500)")
     p.add_argument("--segment", action="store_true",

@@ -5,30 +5,44 @@ import sys
 from pathlib import Path
 
 HELP = "extract features: a batch CSV (Image, Mask[, Label], ID...) or one IMAGE MASK pair"
-DESCRIPTION = """Extract features.
+USAGE = """rlnfast extract BATCH.csv [-p PARAMS] [-o OUTPUT] [--out-dir DIR] [--jobs N] [--dask local|ADDRESS] [...]
+       rlnfast extract IMAGE MASK [-p PARAMS] [-o OUTPUT] [--backend BACKEND]"""
+DESCRIPTION = """Extract features, in one of two forms:
 
-  rlnfast extract BATCH.csv -p params.yaml -o features.csv [--jobs N] [--out-dir DIR] [--dask local|ADDRESS]
-  rlnfast extract IMAGE MASK [-p params.yaml] [-o features.csv]
+  rlnfast extract BATCH.csv -p params.yaml -o features.csv    a cohort: one batch CSV (pyradiomics convention)
+  rlnfast extract IMAGE MASK [-p params.yaml]                  one case: features printed (or -o file)
 
-A batch run writes every finished case under --out-dir (default: <output>_cases) and resumes where it
-stopped when run again; failing cases go to errors.csv and the run goes on (a case past --case-timeout
-too). One run at a time per --out-dir: a second one is refused (or waits, --wait-lock).
+BATCH.csv has columns Image and Mask (paths; relative ones from the CSV's folder), optional Label (that label
+only; empty or absent: every positive label, one row each, where pyradiomics takes label 1); every other column
+(ID, ...) is copied to the output first, then Image, Mask (and Label). A batch run writes every finished case
+under --out-dir and resumes where it stopped when run again; failing cases go to errors.csv and the run goes
+on (a case past --case-timeout too). One run at a time per --out-dir: a second one is refused (or waits,
+--wait-lock).
 
 Exit codes: 0 all cases done, 1 some cases failed (errors.csv), 2 bad input or arguments, 3 the out-dir is
 locked by another run, 4 an I/O error (disk full, permission denied)."""
 
 
 def add_arguments(p):
-    p.add_argument("inputs", nargs="+", metavar="BATCH.csv | IMAGE MASK")
-    p.add_argument("-p", "--params", default=None, help="pyradiomics-style parameter file (YAML or JSON)")
-    p.add_argument("-o", "--output", default=None, help="output table (.csv or .parquet)")
-    p.add_argument("--out-dir", default=None, help="folder for per-case results (resume), errors.csv")
-    p.add_argument("--jobs", "-j", type=int, default=1, help="worker processes (default 1: in-process)")
-    p.add_argument("--backend", default="auto", choices=["auto", "cuda", "cupy", "cpu", "numpy"])
+    p.usage = USAGE
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="one batch CSV (BATCH.csv), or two files: IMAGE MASK")
+    p.add_argument("-p", "--params", default=None, metavar="PARAMS",
+                   help="pyradiomics-style parameter file (YAML or JSON); default: Original image, firstorder, "
+                        "binWidth 25, every positive label")
+    p.add_argument("-o", "--output", default=None, metavar="OUTPUT",
+                   help="output table (.csv or .parquet); default: BATCH_features.csv beside BATCH.csv, or "
+                        "printed for IMAGE MASK")
+    p.add_argument("--out-dir", default=None, metavar="DIR",
+                   help="folder for per-case results (resume) and errors.csv; default: OUTPUT's name + _cases")
+    p.add_argument("--jobs", "-j", type=int, default=1, help="worker processes (1: in-process)")
+    p.add_argument("--backend", default="auto", choices=["auto", "cuda", "cupy", "cpu", "numpy"],
+                   help="compute backend (auto: cuda > cupy > cpu; numpy: the reference)")
     p.add_argument("--dask", default=None, metavar="local|ADDRESS",
-                   help="run on Dask: 'local' (LocalCluster on 127.0.0.1 with --jobs workers) or a scheduler address")
-    p.add_argument("--chunk-size", type=int, default=8, help="cases per task for process pools and Dask")
-    p.add_argument("--prefetch", type=int, default=2, help="cases read ahead while computing")
+                   help="run on Dask: 'local' (LocalCluster on 127.0.0.1 with --jobs workers) or a scheduler "
+                        "address; default: no Dask")
+    p.add_argument("--chunk-size", type=int, default=8, metavar="N", help="cases per task for process pools and Dask")
+    p.add_argument("--prefetch", type=int, default=2, metavar="N", help="cases read ahead while computing")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--case-timeout", type=float, default=None, metavar="SECONDS",
                    help="seconds one case may take before it is stopped and listed in errors.csv "
@@ -47,7 +61,8 @@ def run(args) -> int:
     if len(args.inputs) == 2:
         return _single(args)
     if len(args.inputs) != 1:
-        raise ValueError(f"expected BATCH.csv or IMAGE MASK, got {len(args.inputs)} arguments")
+        raise ValueError(f"expected one batch CSV (BATCH.csv) or two files (IMAGE MASK), got {len(args.inputs)} "
+                         f"arguments: {' '.join(args.inputs)}")
     batch = Path(args.inputs[0])
     output = Path(args.output) if args.output else batch.with_name(batch.stem + "_features.csv")
     out_dir = Path(args.out_dir) if args.out_dir else output.with_name(output.name.split(".")[0] + "_cases")

@@ -4,11 +4,11 @@ from __future__ import annotations
 HELP = "write the elasticity image E and the DEM of a CT (NIfTI/NRRD with the CT's geometry) for viewing"
 DESCRIPTION = """Write the elasticity image E and the differential elasticity map DEM of a CT.
 
-  rlnfast maps IMAGE -o OUT [--sigma 1.0] [--gamma 2.0] [--format nii.gz|nrrd] [--backend auto]
+  rlnfast maps ct.nii.gz -o maps/              writes maps/E.nii.gz and maps/DEM.nii.gz
+  rlnfast maps ct.nii.gz -o case1 --sigma 2    writes case1_E.nii.gz and case1_DEM.nii.gz
 
 OUT is a folder (existing, or ending with '/': OUT/E.nii.gz and OUT/DEM.nii.gz) or a prefix
-(OUT_E.nii.gz and OUT_DEM.nii.gz). Formulas: features.md, "Elasticity image E" and "Differential
-elasticity map DEM"."""
+(OUT_E.nii.gz and OUT_DEM.nii.gz). Formulas: docs/features.md, "Elasticity image E" and "DEM"."""
 
 
 def add_arguments(p):
@@ -22,10 +22,11 @@ def add_arguments(p):
                    help="HU clip range before the density fit (default -1000 3071)")
     p.add_argument("--reference-density", type=float, default=None,
                    help="rho_w in kg/m^3 (default: rho(HU 0) = 1011.886)")
-    p.add_argument("--format", default="nii.gz", choices=["nii.gz", "nii", "nrrd", "mha"], help="file format")
+    p.add_argument("--format", default="nii.gz", choices=["nii.gz", "nii", "nrrd", "mha"], help="file format of the maps")
     p.add_argument("--float64", action="store_true", help="write float64 maps (default float32)")
-    p.add_argument("--only", choices=["E", "DEM"], default=None, help="write only one of the maps")
-    p.add_argument("--backend", default="auto", choices=["auto", "cuda", "cupy", "cpu", "numpy"])
+    p.add_argument("--only", choices=["E", "DEM"], default=None, help="write only one of the maps (default: both)")
+    p.add_argument("--backend", default="auto", choices=["auto", "cuda", "cupy", "cpu", "numpy"],
+                   help="compute backend (auto: cuda > cupy > cpu; numpy: the reference)")
 
 
 def run(args) -> int:

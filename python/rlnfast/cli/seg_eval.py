@@ -12,7 +12,7 @@ DESCRIPTION = (
 def add_arguments(p):
     p.add_argument("pred", metavar="PRED", help="predicted label map file or folder")
     p.add_argument("gt", metavar="GT", help="ground-truth label map file or folder")
-    p.add_argument("-o", "--output", default=None, metavar="OUT", help="folder for the CSV and text reports")
+    p.add_argument("-o", "--output", default=None, metavar="OUT", help="folder for the CSV and text reports (default: print only)")
     p.add_argument("--label", type=int, default=None, help="evaluate only this label (default: any positive label)")
     p.add_argument("--connectivity", type=int, choices=(6, 26), default=26, help="node connectivity (default 26)")
     p.add_argument("--backend", default="auto", help="auto (GPU via CuPy when available), cpu, numpy")

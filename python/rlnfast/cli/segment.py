@@ -44,7 +44,7 @@ def add_arguments(p):
     p.add_argument("--min-volume", type=float, default=0.0, metavar="MM3",
                    help="drop nodes smaller than this volume in mm^3")
     p.add_argument("--extract", metavar="PARAMS", nargs="?", const="", default=None,
-                   help="extract node features into OUT/features.csv (optional pyradiomics-style params YAML)")
+                   help="extract node features into OUT/features.csv (optional pyradiomics-style params YAML; default: no extraction; --extract alone: rlnfast's default parameters)")
     p.add_argument("--backend", default="auto", help="feature backend for --extract (auto, cuda, cupy, cpu, numpy)")
 
 

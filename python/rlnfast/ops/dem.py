@@ -91,11 +91,12 @@ def _check_boxes(boxes, shape) -> np.ndarray:
 
 
 def dem_boxes(ct, spacing_zyx, boxes, *, sigma=SIGMA, gamma=GAMMA, clip_range=CLIP_RANGE, reference_density=None,
-              dtype=np.float64, backend: str = "auto", name: str = "image", box_names=None) -> DemCrops:
+              dtype=np.float64, backend: str = "auto", name: str = "image", box_names=None, volume=None) -> DemCrops:
     """DEM of a CT array (z, y, x; spacing (z, y, x) mm) on every box of ``boxes`` [n, 6] in one call.
 
     Each box's values equal the whole-volume map on that box (reads are clamped to the volume). NaN read
-    by a box (inside it or its filter halo) is a ValueError naming the voxel and ``box_names[i]``.
+    by a box (inside it or its filter halo) is a ValueError naming the voxel (index in ``ct``; and its physical
+    position when ``volume``, the rlnfast.io.Volume of ``ct``, is given) and ``box_names[i]``.
     """
     s = check_sigma(sigma)
     sp = _check_spacing(spacing_zyx)
@@ -143,7 +144,8 @@ def dem_boxes(ct, spacing_zyx, boxes, *, sigma=SIGMA, gamma=GAMMA, clip_range=CL
         i = int(np.nonzero(first_nan >= 0)[0][0])
         what = box_names[i] if box_names is not None else f"box {i} {tuple(int(v) for v in b[i])}"
         raise nan_error(name, shape, int(first_nan[i]),
-                        f" inside the crop of {what} (bounding box plus the DEM filter halo {radius} voxels)")
+                        f" inside the crop of {what} (bounding box plus the DEM filter halo {radius} voxels)",
+                        volume=volume)
     return DemCrops(values, np.asarray(offsets, np.int64), b, radius)
 
 
@@ -191,7 +193,7 @@ def dem(image, *, sigma=SIGMA, gamma=GAMMA, clip_range=CLIP_RANGE, reference_den
     ----------
     image
         A 3-D CT in HU: SimpleITK image, :class:`rlnfast.io.Volume`, file path, or array (z, y, x) with
-        ``spacing`` (x, y, z) in mm as in SimpleITK (default 1 mm).
+        ``spacing`` (x, y, z) in mm as in SimpleITK (required for an array: sigma is in mm).
     sigma
         Gaussian scale in mm (> 0).
     gamma, clip_range, reference_density
@@ -232,7 +234,7 @@ def dem_regions(image, regions, *, sigma=SIGMA, gamma=GAMMA, clip_range=CLIP_RAN
     names = [f"region label {int(regions.label[i])}" for i in idx]
     crops = dem_boxes(vol.array, vol.spacing_zyx, boxes, sigma=sigma, gamma=gamma, clip_range=clip_range,
                       reference_density=reference_density, dtype=dtype, backend=backend, name=vol.name,
-                      box_names=names)
+                      box_names=names, volume=vol)
     return _expand(crops, idx, len(regions))
 
 

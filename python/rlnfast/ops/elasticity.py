@@ -52,10 +52,11 @@ def params_from_settings(settings: dict) -> dict:
             "reference_density": settings.get("referenceDensity")}
 
 
-def as_volume(image, spacing=None, name: str = "image") -> tuple[Volume, str]:
+def as_volume(image, spacing=None, name: str = "image", *, spacing_required: bool = True) -> tuple[Volume, str]:
     """(Volume, kind) of an input image; kind is 'sitk', 'volume', 'path' or 'array' (what to give back).
 
-    Arrays are (z, y, x) with ``spacing`` (x, y, z) in mm as in SimpleITK; anything but 3-D is refused.
+    Arrays are (z, y, x) with ``spacing`` (x, y, z) in mm as in SimpleITK, required unless
+    ``spacing_required=False`` (E is voxel-wise); anything but 3-D is refused.
     """
     if isinstance(image, Volume):
         kind = "volume"
@@ -77,7 +78,7 @@ def as_volume(image, spacing=None, name: str = "image") -> tuple[Volume, str]:
         if not np.allclose(vol.spacing, tuple(float(s) for s in spacing), rtol=1e-6, atol=0):
             raise ValueError(f"{name}: spacing {tuple(spacing)} differs from the image's own spacing {vol.spacing}")
         return vol, kind
-    vol = read_volume(image, spacing=spacing, name=name)
+    vol = read_volume(image, spacing=spacing, name=name, spacing_required=spacing_required)
     if vol.array.ndim != 3:  # pragma: no cover - read_volume guarantees it
         raise ValueError(f"{name}: expected a 3-D image")
     return vol, kind
@@ -107,15 +108,21 @@ def give_back(vol: Volume, kind: str, arr: np.ndarray, name: str):
     return arr
 
 
-def nan_error(name: str, shape, flat: int, where: str = "") -> ValueError:
-    idx = tuple(int(i) for i in np.unravel_index(int(flat), shape))
-    return ValueError(f"{name}: NaN voxel at z,y,x={idx}{where}; expected finite HU (fill or crop NaN voxels "
-                      "before computing elasticity maps)")
+def nan_error(name: str, shape, flat: int, where: str = "", volume=None, origin=(0, 0, 0)) -> ValueError:
+    """The error for a NaN voxel at flat index ``flat`` of an array of ``shape`` that starts at voxel ``origin``
+    (z, y, x) of the volume: named by its index in the volume (and its physical position, given ``volume``)."""
+    from ..io import voxel_text
+
+    idx = tuple(int(i) + int(o) for i, o in zip(np.unravel_index(int(flat), shape), origin))
+    return ValueError(f"{name}: NaN voxel at {voxel_text(idx, volume)}{where}; expected finite HU (fill or crop "
+                      "NaN voxels before computing elasticity maps)")
 
 
 def elasticity_array(ct: np.ndarray, *, gamma=GAMMA, clip_range=CLIP_RANGE, reference_density=None,
-                     dtype=np.float64, backend="auto", name="image") -> np.ndarray:
-    """E of every voxel of an array of any shape (NumPy or device array), as a host array of ``dtype``."""
+                     dtype=np.float64, backend="auto", name="image", volume=None, origin=(0, 0, 0)) -> np.ndarray:
+    """E of every voxel of an array of any shape (NumPy or device array), as a host array of ``dtype``.
+    A NaN voxel is a ValueError naming it; a 3-D ``ct`` that is a crop of ``volume`` starting at voxel
+    ``origin`` (z, y, x) names it by its index in the volume and its physical position."""
     lo, hi, rho_w, g = elasticity_params(gamma, clip_range, reference_density)
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
@@ -143,7 +150,9 @@ def elasticity_array(ct: np.ndarray, *, gamma=GAMMA, clip_range=CLIP_RANGE, refe
             out, bad = fn(a3, lo, hi, rho_w, g, f32)
             out = out.reshape(shape)
     if bad >= 0:
-        raise nan_error(name, shape, bad)
+        if len(shape) != 3:
+            volume, origin = None, (0,) * len(shape)
+        raise nan_error(name, shape, bad, volume=volume, origin=origin)
     return out
 
 
@@ -165,7 +174,7 @@ def elasticity(image, *, gamma=GAMMA, clip_range=CLIP_RANGE, reference_density=N
     Returns E with the input's geometry: a SimpleITK image for a SimpleITK image, a Volume for a Volume
     or a path, an array for an array. NaN voxels are a ValueError naming the first one.
     """
-    vol, kind = as_volume(image, spacing, "image")
+    vol, kind = as_volume(image, spacing, "image", spacing_required=False)   # E is voxel-wise
     out = elasticity_array(vol.array, gamma=gamma, clip_range=clip_range, reference_density=reference_density,
-                           dtype=dtype, backend=backend, name=vol.name)
+                           dtype=dtype, backend=backend, name=vol.name, volume=vol)
     return give_back(vol, kind, out, "elasticity")

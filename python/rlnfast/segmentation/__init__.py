@@ -1,7 +1,7 @@
 """Segmentation front end: nnU-Net v2 predictions in, one region per node, nnU-Net training sets out, Dice QC.
 
 nnU-Net is used through its own Python API (package ``nnunetv2``), never re-implemented; torch and
-nnunetv2 are an optional extra (``pip install "rlnfast[seg]"``, or ``pip install torch==2.13.0 nnunetv2``)
+nnunetv2 are an optional extra (``pip install "rlnfast[seg]"``, or ``pip install torch nnunetv2``)
 needed only by :func:`segment` and :func:`train_tiny_model`, and imported only when they run. Everything
 else needs NumPy, SciPy, pandas and SimpleITK only.
 

@@ -45,7 +45,9 @@ def extract_nodes(batch, params=None, backend: str = "auto", *, nodes=None, out_
         res = cohort.run(run_batch.reset_index(drop=True), params, out_dir=out_dir, backend=backend, progress=False)
         for e in res.errors.itertuples():
             skipped[str(e.ID)] = str(e.error)
-        feats = _numeric_features(res.table).merge(run_batch, on="ID", how="left")
+        # the cohort table carries Image/Mask (resolved); keep this batch's own spelling of them
+        feats = _numeric_features(res.table).drop(columns=["Image", "Mask"], errors="ignore")
+        feats = feats.merge(run_batch, on="ID", how="left")
         feats = feats[["ID", "Image", "Mask"] + [c for c in feats.columns if c not in ("ID", "Image", "Mask")]]
     else:
         from ..extract import extract

@@ -9,7 +9,7 @@ from ..io import IMAGE_SUFFIXES, write_volume
 from .files import _check_case_id, _header, _image_files, _read_table, _strip_suffix, check_same_geometry
 from .nodes import _build_batch, _label_names
 
-INSTALL_HINT = 'pip install "rlnfast[seg]"  (or: pip install torch==2.13.0 nnunetv2)'
+INSTALL_HINT = 'pip install "rlnfast[seg]"  (or: pip install torch nnunetv2)'
 
 
 def _require_nnunet():
