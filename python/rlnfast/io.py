@@ -118,6 +118,26 @@ def read_volume(source, spacing=None, name: str = "image") -> Volume:
     return vol
 
 
+class _ImageBuffer:
+    """Exposes a SimpleITK image's pixel buffer to NumPy and keeps the image alive: an array made from it (and
+    every view of that array) holds this object as its base, so the buffer never outlives the image."""
+
+    def __init__(self, img, view: np.ndarray):
+        self.image = img
+        self.__array_interface__ = view.__array_interface__
+
+
+def _array_view(img) -> np.ndarray:
+    """The image's voxels as a read-only (z, y, x) NumPy view, without a copy (sitk.GetArrayViewFromImage, whose
+    bare view does not keep the image alive)."""
+    import SimpleITK as sitk
+
+    view = sitk.GetArrayViewFromImage(img)
+    arr = np.asarray(_ImageBuffer(img, view))
+    arr.flags.writeable = False
+    return arr
+
+
 def _from_sitk(img, what) -> Volume:
     import SimpleITK as sitk
 
@@ -125,7 +145,7 @@ def _from_sitk(img, what) -> Volume:
         raise ValueError(f"{what}: expected a 3-D image, got a {img.GetDimension()}-D image of size {img.GetSize()}")
     if img.GetNumberOfComponentsPerPixel() != 1:
         raise ValueError(f"{what}: expected one value per voxel, got {img.GetNumberOfComponentsPerPixel()} components")
-    arr = sitk.GetArrayFromImage(img)
+    arr = _array_view(img)
     sp, org, dr = img.GetSpacing(), img.GetOrigin(), img.GetDirection()
     if img.GetDimension() == 2:
         sp, org = sp + (1.0,), org + (0.0,)
