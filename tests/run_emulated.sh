@@ -19,6 +19,8 @@ rm -rf "$PKG"
 mkdir -p "$PKG"
 cp -r python/rlnfast "$PKG/"
 find "$PKG" -name '_core*.so' -delete
+mkdir -p "$PKG/rlnfast/_cupy/include/common"   # the shared headers, as setup.py's build_py ships them
+cp csrc/common/*.h csrc/common/*.cuh "$PKG/rlnfast/_cupy/include/common/"
 cmake -S . -B "$BUILD/cmake" -DRLNFAST_CUDA=EMULATE -DRLNFAST_SANITIZE="$SAN" -DCMAKE_BUILD_TYPE=Release \
   -DPython_EXECUTABLE="$(command -v "$PY")" -Dpybind11_DIR="$("$PY" -m pybind11 --cmakedir)" \
   -DRLNFAST_INPLACE_DIR="$PKG/rlnfast" >"$BUILD/cmake.log" 2>&1 || { tail -30 "$BUILD/cmake.log"; exit 1; }
@@ -27,8 +29,10 @@ cmake --build "$BUILD/cmake" -j "${RLNFAST_BUILD_JOBS:-$(nproc 2>/dev/null || ec
 grep "rlnfast:" "$BUILD/cmake.log" || true
 
 if [[ "$SAN" == *address* ]]; then
-  # An ASan-instrumented extension in an uninstrumented Python: the runtime must be loaded first.
-  export LD_PRELOAD="$(c++ -print-file-name=libasan.so)${LD_PRELOAD:+:$LD_PRELOAD}"
+  # An ASan-instrumented extension in an uninstrumented Python: the runtime must be loaded first, and libstdc++
+  # with it (ASan's __cxa_throw interceptor resolves the real one at start-up: a C++ exception thrown by the
+  # extension would otherwise abort the process).
+  export LD_PRELOAD="$(c++ -print-file-name=libasan.so):$(c++ -print-file-name=libstdc++.so)${LD_PRELOAD:+:$LD_PRELOAD}"
   # Python and NumPy keep memory for the life of the process: leaks are not what this pass looks for.
   export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:${ASAN_OPTIONS:-}"
 fi
