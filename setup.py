@@ -97,10 +97,12 @@ setup(
     ],
     extras_require={
         "parquet": ["pyarrow>=12"],
+        "fastio": ["deflate>=0.7", "isal>=1.6"],
         "dask": ["dask[distributed]>=2023.1"],
         "gpu": ["cupy-cuda12x>=13"],
         "seg": ["torch==2.13.0", "nnunetv2>=2.5"],
-        "test": ["pytest>=7", "pytest-benchmark>=4", "pyarrow>=12", "dask[distributed]>=2023.1"],
+        "test": ["pytest>=7", "pytest-benchmark>=4", "pyarrow>=12", "dask[distributed]>=2023.1", "deflate>=0.7", "isal>=1.6",
+                 "nibabel>=4"],
     },
     entry_points={"console_scripts": ["rlnfast=rlnfast.cli:main"]},
     zip_safe=False,

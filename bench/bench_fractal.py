@@ -4,9 +4,9 @@ region: rlnfast against the NumPy reference run region by region.
     python bench/bench_fractal.py [--quick] [--backends cpu,cuda,cupy] [--min-box-size MM] [--json PATH]
 
 Data: the seeded synthetic CT of bench_firstorder.py (512x512x200 int16, 0.7x0.7x2.5 mm, 1000 node-like
-ellipsoids of 5-15 mm; --quick: 256x256x80, 200 nodes). Box sizes: fractalMinBoxSize = 0.7 mm by default
-here (the in-plane spacing), because the features.md default (s_min = the largest spacing, 2.5 mm, up to
-L/2) leaves nodes of 5-15 mm with fewer than 3 sizes, i.e. NaN; --min-box-size 2.5 measures that case.
+ellipsoids of 5-15 mm; --quick: 256x256x80, 200 nodes). Box sizes: the features.md default (s_min = the
+smallest spacing, 0.7 mm here, doubling up to the region's largest extent L), so every node gets 3-5 sizes;
+--min-box-size MM sets fractalMinBoxSize (2.5 mm: most nodes get fewer than 3 sizes, i.e. NaN).
 DBC runs on Original, Elasticity and DEM when those image types are registered (else on Original three
 times); the image-type maps and their bounding-box crops are computed before the timer (they belong to the
 image types, not to the fractal class) and the packing cost is printed beside.
@@ -112,7 +112,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small synthetic CT (256x256x80, 200 regions)")
     ap.add_argument("--backends", default="cpu", help="comma-separated rlnfast backends to time (cpu,cuda,cupy)")
-    ap.add_argument("--min-box-size", type=float, default=0.7, help="fractalMinBoxSize in mm (default 0.7)")
+    ap.add_argument("--min-box-size", type=float, default=None,
+                    help="fractalMinBoxSize in mm (default: none set, i.e. the smallest spacing)")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--json", default=None, help="output JSON (default bench/results/bench_fractal.json)")
     args = ap.parse_args(argv)

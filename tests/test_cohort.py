@@ -91,10 +91,10 @@ def _synthetic_batch(folder: Path, n=8, size=(16, 40, 40)):
     return folder / "batch.csv"
 
 
-def _run_cli(batch, out, out_dir, env_extra=None, **kw):
+def _run_cli(batch, out, out_dir, env_extra=None, args=(), **kw):
     env = dict(os.environ, **(env_extra or {}))
     cmd = [sys.executable, "-m", "rlnfast", "extract", str(batch), "-p", str(batch.parent / "params.yaml"), "-o",
-           str(out), "--out-dir", str(out_dir), "--quiet"]
+           str(out), "--out-dir", str(out_dir), "--quiet", *args]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 
 
@@ -204,3 +204,61 @@ def test_nan_features_survive_the_per_case_files(tmp_path):
     col = res.table["original_firstorder_RobustMeanAbsoluteDeviation"]
     assert col.dtype == np.float64 and np.isnan(col.iloc[0]) and np.isfinite(col.iloc[1])
     assert list(res.table.ID) == ["NA", "NA"], "an ID that looks like a missing value stays a string"
+
+
+def test_resume_takes_batch_columns_from_the_current_batch(tmp_path):
+    """A corrected ID, an added cohort/outcome column reach the merged table on resume, with no recompute,
+    and the table equals a fresh run on the edited batch byte for byte."""
+    batch = _synthetic_batch(tmp_path / "data", n=3)
+    out = tmp_path / "o"
+    cohort.run(batch, None, out, progress=False)
+    done = {p.name: p.read_text() for p in (out / "cases").glob("*.done.json")}
+    df = pd.read_csv(batch, dtype=str, keep_default_na=False)
+    df.loc[1, "ID"] = "case01-fixed"
+    df.insert(1, "cohort", ["A", "B", "A"])
+    df["outcome"] = ["0", "1", "0"]
+    df.to_csv(batch, index=False)
+    res = cohort.run(batch, None, out, progress=False)
+    assert (res.computed, res.skipped) == (0, 3)
+    assert {p.name: p.read_text() for p in (out / "cases").glob("*.done.json")} == done
+    table = pd.read_csv(out / "features.csv", dtype=str, keep_default_na=False)
+    assert list(table.columns[:2]) == ["ID", "cohort"] and "outcome" in table.columns
+    assert set(table.ID) == {"case00", "case01-fixed", "case02"}
+    assert set(table[table.ID == "case01-fixed"].outcome) == {"1"}
+    assert set(table[table.ID == "case01-fixed"].cohort) == {"B"}
+    fresh = cohort.run(batch, None, tmp_path / "fresh", progress=False)
+    assert fresh.computed == 3
+    assert (out / "features.csv").read_bytes() == (tmp_path / "fresh" / "features.csv").read_bytes()
+
+
+def test_content_hash_sees_a_change_that_keeps_size_and_mtime(tmp_path):
+    batch = _synthetic_batch(tmp_path / "data", n=2)
+    out, out_m = tmp_path / "o", tmp_path / "o_mtime"
+    assert cohort.run(batch, None, out, progress=False, content_hash=True).computed == 2
+    assert cohort.run(batch, None, out_m, progress=False).computed == 2
+    mask = tmp_path / "data" / "mask1.nii.gz"
+    st = mask.stat()
+    other = (tmp_path / "data" / "mask0.nii.gz").read_bytes()
+    data = mask.read_bytes()
+    # same size, same mtime, other content (mask0's bytes, padded or cut to mask1's size)
+    mask.write_bytes((other + data)[:len(data)] if len(other) < len(data) else other[:len(data)])
+    os.utime(mask, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert mask.stat().st_size == st.st_size and mask.stat().st_mtime_ns == st.st_mtime_ns
+    assert cohort.run(batch, None, out_m, progress=False).skipped == 2   # size and mtime alone miss it
+    res = cohort.run(batch, None, out, progress=False, content_hash=True)
+    assert res.computed + res.failed == 1 and res.skipped == 1   # only the changed case is redone
+
+
+def test_case_timeout_fires_then_resume_retries_only_that_case(tmp_path):
+    """A stalled case is stopped by the per-case time limit (errors.csv, the run goes on, the other cases of
+    its group are retried one by one and finish); a resume recomputes only the stalled case."""
+    batch = _synthetic_batch(tmp_path / "data", n=4)
+    out, cases = tmp_path / "features.csv", tmp_path / "cases_out"
+    proc = _run_cli(batch, out, cases, {cohort.STALL_ENV: "case02", "RLNFAST_RUN_ID": "first"},
+                    args=("--case-timeout", "5"))
+    assert proc.wait(180) == 1
+    errors = pd.read_csv(cases / "errors.csv", dtype=str)
+    assert errors.ID.tolist() == ["case02"] and "CaseTimeout" in errors.error[0]
+    assert _run_cli(batch, out, cases, {"RLNFAST_RUN_ID": "second"}).wait(180) == 0
+    after = {p.name: json.loads(p.read_text()) for p in (cases / "cases").glob("*.done.json")}
+    assert [m["run"] for _, m in sorted(after.items())] == ["first", "first", "second", "first"]

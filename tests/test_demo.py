@@ -63,3 +63,22 @@ def test_report_files_and_rendering(demo_runs, tmp_path):
     res = _render(browser, report, tmp_path)
     assert res["errors"] == [] and res["bad"] == [], res
     assert res["images"] >= 4
+
+
+def test_report_summary_and_comparison(demo_runs):
+    a, _ = demo_runs
+    page = (a / "report" / "report.html").read_text(encoding="utf-8")
+    assert page.index("<h2>Summary</h2>") < page.index("2. Comparison") < page.index("Participants and events")
+    summary = (a / "report" / "summary.txt").read_text(encoding="utf-8")
+    assert "The DEM model uses" in summary and "validation AUC" in summary and "sensitivity" in summary
+    cmp = pd.read_csv(a / "report" / "tables" / "model_comparison.csv")
+    assert {"DEM model", "conventional radiomics"} <= set(cmp.model)
+    feats = pd.read_csv(a / "features.csv", nrows=1)
+    if "original_size_ShortAxisDiameter" in feats.columns:  # the size class extracted: used automatically
+        assert {"node size (short axis)", "10 mm rule"} <= set(cmp.model)
+        assert "Compared with node size" in summary
+    else:  # not yet: the report says the size model was skipped because the column is absent
+        assert "Node size could not be compared" in summary and "original_size_ShortAxisDiameter" in summary
+        skipped = pd.read_csv(a / "report" / "tables" / "skipped_models.csv")
+        assert {"node size (short axis)", "10 mm rule"} <= set(skipped.model)
+        assert "skipped" in page and "original_size_ShortAxisDiameter" in page

@@ -72,9 +72,42 @@ def test_solid_cube(backend):
 
 @pytest.mark.parametrize("shape,dim", [((1, 64, 64), 2.0), ((1, 1, 64), 1.0), ((64, 1, 1), 1.0)])
 def test_plane_and_line_default_sizes(backend, shape, dim):
-    r = features(np.ones(shape, bool), backend=backend)   # s_k = 1 * 2^k <= 64 / 2
-    assert r.sizes_mm[0].tolist() == [1, 2, 4, 8, 16, 32]
+    r = features(np.ones(shape, bool), backend=backend)   # s_k = 1 * 2^k <= L = 64 (s = L included)
+    assert r.sizes_mm[0].tolist() == [1, 2, 4, 8, 16, 32, 64]
     assert abs(r.features["MaskFD"][0] - dim) < 1e-12
+
+
+def test_default_sizes_follow_the_specification(backend):
+    """s_min = the smallest spacing, s_k = s_min 2^k <= L (the largest extent of the bounding box, equality
+    included); fractalMinBoxSize moves s_min only; fractalBoxSizes replaces the series."""
+    sp = (2.5, 0.7, 0.7)
+    masks = [np.ones((4, 15, 12), bool),    # extents 10, 10.5, 8.4 mm: L = 10.5 -> 0.7 .. 5.6
+             np.ones((2, 8, 8), bool),      # a 5 mm node: L = 5.6 -> 0.7, 1.4, 2.8, 5.6 (5.6 = L counts)
+             np.ones((1, 1, 1), bool)]      # one voxel: L = 2.5 -> 0.7, 1.4
+    cr = op.crops_from_masks(masks, sp)
+    r = op.region_features(cr, backend=backend)
+    assert r.n_sizes.tolist() == [4, 4, 2]
+    np.testing.assert_allclose(r.sizes_mm[0, :4], [0.7, 1.4, 2.8, 5.6], rtol=1e-15)
+    assert np.isfinite(r.features["MaskFD"][:2]).all() and np.isnan(r.features["MaskFD"][2])
+    r = op.region_features(cr, min_box_size=2.5, backend=backend)   # the old default's s_min: 2.5, 5, 10
+    assert r.n_sizes.tolist() == [3, 2, 1]
+    r = op.region_features(cr, box_sizes=[3.0, 1.0, 2.0, 40.0], backend=backend)
+    assert r.n_sizes.tolist() == [4, 4, 4]
+    np.testing.assert_allclose(r.sizes_mm[2], [1.0, 2.0, 3.0, 40.0])
+
+
+def test_ct_nodes_of_5_to_15_mm_get_three_sizes_by_default():
+    """The reason for the specification's change: at 0.7 x 0.7 x 2.5 mm, every node of 5-15 mm gets at least
+    3 box sizes by default (the old default, 2.5 mm up to L/2, gave them fewer)."""
+    from rlnfast.segmentation.synthetic import make_ct
+
+    ct = make_ct(shape=(24, 96, 96), spacing=(0.7, 0.7, 2.5), n_nodes=20, seed=4)
+    regions = _regions(ct.labels)
+    cr = op.crops_from_label_map(ct.labels, regions.label, regions.bbox, ct.spacing[::-1])
+    plan = op.plan_box_sizes(cr)
+    L = plan.extent / op.UNITS_PER_MM
+    assert (L >= 5).sum() >= 15 and (plan.n_sizes[L >= 5] >= 3).all()
+    assert (op.plan_box_sizes(cr, min_box_size=2.5).n_sizes < 3).any()
 
 
 def test_menger_sponge(backend):
@@ -155,7 +188,7 @@ def test_dbc_constant_cube_equals_maskfd(backend):
     cr = op.crops_from_masks([cube], (1.0, 1.0, 1.0))
     d = op.dbc_features(cr, np.full(cube.size, 40.0), backend=backend)
     m = op.region_features(cr, backend=backend)
-    assert d.sizes_mm[0].tolist() == [1, 2, 4, 8, 16]
+    assert d.sizes_mm[0].tolist() == [1, 2, 4, 8, 16, 32]   # up to L = 32 mm
     assert d.counts["DBCFD"][0].tolist() == m.counts["MaskFD"][0].tolist()
     assert d.features["DBCFD"][0] == pytest.approx(m.features["MaskFD"][0], abs=1e-12)
     assert d.features["DBCFD"][0] == pytest.approx(3.0, abs=1e-12)
@@ -189,24 +222,34 @@ def test_dbc_grey_levels_change_counts():
 # ---- NaN reasons -----------------------------------------------------------------------------------------
 
 def test_nan_reasons(backend):
-    masks = [np.ones((3, 3, 3), bool), np.zeros((4, 4, 4), bool), np.ones((8, 8, 8), bool)]
+    masks = [np.ones((3, 3, 3), bool), np.zeros((4, 4, 4), bool), np.ones((6, 6, 6), bool),
+             np.ones((8, 8, 8), bool)]
     cr = op.crops_from_masks(masks, (1.0, 1.0, 1.0))
     r = op.region_features(cr, backend=backend)
-    # 3 mm cube: only s = 1 <= 1.5; empty region: no sizes; 8 mm cube: 1, 2, 4
-    assert r.n_sizes.tolist() == [1, 0, 3]
+    # 3 mm cube: s = 1, 2 <= 3; empty region: no sizes; 6 mm cube: 1, 2, 4; 8 mm cube: 1, 2, 4, 8
+    assert r.n_sizes.tolist() == [2, 0, 3, 4]
     for f in op.REGION_FEATURES:
         assert np.isnan(r.features[f][0]) and np.isnan(r.features[f][1]), f
+        assert np.isfinite(r.features[f][3]), f
     assert np.isfinite(r.features["MaskFD"][2])
-    assert "fewer than 3 box sizes" in r.reason[0]
+    assert "fewer than 3 box sizes" in r.reason[0] and "L = 3 mm" in r.reason[0]
     assert "empty region" in r.reason[1]
-    assert r.reason[2] == ""
-    # MaskFD_local_k is NaN where s_{k+1} is missing
+    assert r.reason[2] == "" and r.reason[3] == ""
+    # MaskFD_local_k is NaN where s_{k+1} is missing, with its own reason; every NaN feature has a reason
     assert np.isfinite(r.features["MaskFD_local_1"][2]) and np.isnan(r.features["MaskFD_local_2"][2])
+    diag = r.diagnostics()
+    local2 = diag["diagnostics_fractal_MaskFD_local_2_Reason"]
+    assert "no box size s_3" in local2[2] and "3 sizes" in local2[2]
+    assert local2[0] == r.reason[0] and local2[1] == r.reason[1] and local2[3] == ""
+    for f in op.REGION_FEATURES:
+        own = diag.get(f"diagnostics_fractal_{f}_Reason", diag["diagnostics_fractal_Reason"])
+        for i in range(len(masks)):
+            assert np.isnan(r.features[f][i]) == bool(own[i] or r.reason[i]), (f, i)
     v = np.zeros(len(cr.mask))
     v[cr.offsets[2] + 5] = np.nan
     d = op.dbc_features(cr, v, backend=backend)
-    assert np.isnan(d.features["DBCFD"]).all()
-    assert "non-finite" in d.reason[2]
+    assert np.isnan(d.features["DBCFD"][:3]).all() and np.isfinite(d.features["DBCFD"][3])
+    assert "non-finite" in d.reason[2] and d.reason[3] == ""
     assert "fewer than 3 box sizes" in d.reason[0]
 
 
@@ -244,6 +287,7 @@ def _regions(lab):
 PARITY_SETTINGS = [
     pytest.param((1.0, 1.0, 1.0), {}, id="iso-default"),
     pytest.param((2.5, 0.7, 0.7), {"min_box_size": 0.7}, id="ct-spacing-min0.7"),
+    pytest.param((2.5, 0.8, 0.7), {}, id="ct-spacing-default"),
     pytest.param((2.0, 1.0, 1.0), {"box_sizes": [0.5, 1.3, 2.9, 4.0]}, id="1x1x2-explicit-odd-sizes"),
 ]
 
@@ -355,7 +399,8 @@ def small_ct():
 def _enabled_image_types():
     from rlnfast.imagetypes import REGISTRY
 
-    return {k: {} for k in REGISTRY}
+    # fractal runs on rlnfast's image types (pyradiomics' filtered ones are refused with it)
+    return {k: {} for k, it in REGISTRY.items() if not it.pyradiomics or k == "Original"}
 
 
 def test_extract_fractal_columns(small_ct):
@@ -392,8 +437,18 @@ def test_extract_fractal_columns(small_ct):
 def test_extract_nan_reason_and_feature_selection(small_ct):
     from rlnfast.extract import extract
 
-    # defaults: s_min = 2.5 mm and L <= ~20 mm leave most nodes with fewer than 3 sizes
-    df = extract(small_ct.image, small_ct.labels, {"featureClass": {"fractal": ["MaskFD", "DBCFD"]}},
+    # defaults (s_min = 0.7 mm, the smallest spacing, up to L): every node has its features
+    df = extract(small_ct.image, small_ct.labels, {"featureClass": {"fractal": None}}, backend="cpu",
+                 spacing=small_ct.spacing)
+    assert np.isfinite(df["original_fractal_MaskFD"]).all()
+    assert (df["diagnostics_fractal_Reason"] == "").all()
+    for k in range(3):   # a NaN MaskFD_local_k always says why
+        nan_k = np.isnan(df[f"original_fractal_MaskFD_local_{k}"]).to_numpy()
+        reasons = df[f"diagnostics_fractal_MaskFD_local_{k}_Reason"].to_numpy()
+        assert all(f"no box size s_{k + 1}" in s for s in reasons[nan_k]) and all(s == "" for s in reasons[~nan_k])
+    # fractalMinBoxSize 4 mm: sizes 4, 8, 16 need L >= 16 mm, so the smaller nodes get fewer than 3 sizes
+    df = extract(small_ct.image, small_ct.labels, {"featureClass": {"fractal": ["MaskFD", "DBCFD"]},
+                                                   "setting": {"fractalMinBoxSize": 4.0}},
                  backend="cpu", spacing=small_ct.spacing)
     assert set(c for c in df.columns if "fractal_" in c and not c.startswith("diagnostics")) == \
         {"original_fractal_MaskFD", "original_fractal_DBCFD"}

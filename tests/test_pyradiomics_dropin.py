@@ -1,10 +1,16 @@
 """rlnfast.pyradiomics.RadiomicsFeatureExtractor against pyradiomics' own extractor: same keys, same order,
-firstorder to 1e-9, delegated classes identical."""
+firstorder to 1e-9, delegated classes identical; pyradiomics' golden baseline (tests/test_features.py-style)
+with the drop-in in place of pyradiomics' class; one test per fault of issue 13."""
 from __future__ import annotations
 
+import ast
+import importlib
+import json
 import logging
+import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import data_path
@@ -15,10 +21,9 @@ from radiomics import featureextractor  # noqa: E402
 from rlnfast import pyradiomics as drop  # noqa: E402
 
 radiomics.setVerbosity(logging.ERROR)
+ORIGINAL = drop._ORIGINAL
 CASES = ["brain1", "breast1", "lung1", "lung2"]
 
-# The shape of pyradiomics' example parameter file (examples/exampleSettings/Params.yaml): shape, firstorder,
-# a glcm feature list, glrlm; BSpline interpolator named but resampling off; weightingNorm empty.
 PARAMS_YAML = """
 setting:
   binWidth: 25
@@ -43,70 +48,222 @@ featureClass:
 """
 
 
-def _compare(ours, theirs):
+def _case(case):
+    return str(data_path("pyradiomics", f"{case}_image.nrrd")), str(data_path("pyradiomics", f"{case}_label.nrrd"))
+
+
+def _compare(ours, theirs, diagnostics=True):
     assert list(ours) == list(theirs), "keys or their order differ from pyradiomics"
     for k, v in theirs.items():
         if k.startswith("diagnostics_"):
-            assert str(ours[k]) == str(v), k
+            if diagnostics:
+                assert str(ours[k]) == str(v), k
         elif "_firstorder_" in k:
             assert float(ours[k]) == pytest.approx(float(v), rel=1e-9, abs=1e-12), k
         else:
             assert float(ours[k]) == float(v), k
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", ["breast1", pytest.param("brain1", marks=pytest.mark.slow),
+                                  pytest.param("lung1", marks=pytest.mark.slow),
+                                  pytest.param("lung2", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("params", ["default", "example", "firstorder_list"])
 def test_same_keys_and_values(case, params, tmp_path):
-    img, msk = data_path("pyradiomics", f"{case}_image.nrrd"), data_path("pyradiomics", f"{case}_label.nrrd")
+    img, msk = _case(case)
     if params == "default":
         args = ()
     else:
         p = tmp_path / "params.yaml"
         p.write_text(PARAMS_YAML if params == "example" else FIRSTORDER_LIST)
         args = (str(p),)
-    ours = drop.RadiomicsFeatureExtractor(*args)
-    theirs = featureextractor.RadiomicsFeatureExtractor(*args)
-    _compare(ours.execute(str(img), str(msk)), theirs.execute(str(img), str(msk)))
+    _compare(drop.RadiomicsFeatureExtractor(*args).execute(img, msk), ORIGINAL(*args).execute(img, msk))
 
 
-def test_class_api_and_execute_all():
-    img = data_path("pyradiomics", "prostate_phantom_subvolume.nrrd")
-    msk = data_path("pyradiomics", "prostate_phantom_subvolume-label.nrrd")
-    ours = drop.RadiomicsFeatureExtractor(binWidth=10)
+# ---- pyradiomics' golden baseline (its tests/test_features.py, with the drop-in swapped into pyradiomics)
+BASELINE = ["firstorder", "shape", "shape2D", "glcm", "glrlm", "glszm", "gldm", "ngtdm"]
+GOLDEN_CASES = ("brain1", "brain2", "breast1", "lung1", "lung2")   # the 5 test cases in ../shared/data/pyradiomics
+
+
+def _baseline_columns():
+    out = []
+    for cls in BASELINE:
+        path = data_path("pyradiomics", "baseline", f"baseline_{cls}.csv")
+        b = pd.read_csv(path, index_col=0)
+        for col in b.columns:
+            if b.loc["diagnostics_Configuration_TestCase", col] not in GOLDEN_CASES:
+                continue   # pyradiomics' 2-D test images are not in the shared data
+            slow = not col.startswith("breast1")
+            out.append(pytest.param(cls, col, marks=pytest.mark.slow) if slow else (cls, col))
+    return out
+
+
+@pytest.fixture
+def swapped(monkeypatch):
+    """pyradiomics' own module with its extractor class replaced by the drop-in (no recursion)."""
+    monkeypatch.setattr(featureextractor, "RadiomicsFeatureExtractor", drop.RadiomicsFeatureExtractor)
+    return featureextractor
+
+
+@pytest.mark.parametrize("cls, config", _baseline_columns())
+def test_golden_baseline(cls, config, swapped):
+    b = pd.read_csv(data_path("pyradiomics", "baseline", f"baseline_{cls}.csv"), index_col=0)
+    case = b.loc["diagnostics_Configuration_TestCase", config]
+    settings = ast.literal_eval(b.loc["diagnostics_Configuration_Settings", config])
+    image_types = ast.literal_eval(b.loc["diagnostics_Configuration_EnabledImageTypes", config])
+    ex = swapped.RadiomicsFeatureExtractor(**settings)
+    assert isinstance(ex, drop.RadiomicsFeatureExtractor)
+    ex.disableAllFeatures()
+    ex.enableFeatureClassByName(cls)
+    ex.disableAllImageTypes()
+    ex.enableImageTypes(**image_types)
+    res = ex.execute(*_case(case))
+    checked = 0
+    for k, v in b[config].items():
+        if k.startswith("diagnostics_") or pd.isna(v):
+            continue
+        assert k in res, f"{config}: {k} missing"
+        assert float(res[k]) == pytest.approx(float(v), rel=1e-9, abs=1e-12), f"{config}: {k}"
+        checked += 1
+    assert checked > 0
+
+
+# ---- one test per fault of issue 13
+def test_log_and_square_are_not_dropped():
+    img, msk = _case("breast1")
+    ex1, ex2 = drop.RadiomicsFeatureExtractor(), ORIGINAL()
+    for ex in (ex1, ex2):
+        ex.disableAllFeatures()
+        ex.enableFeatureClassByName("firstorder")
+        ex.enableImageTypeByName("LoG", customArgs={"sigma": [3.0]})
+        ex.enableImageTypeByName("Square")
+    ours, theirs = ex1.execute(img, msk), ex2.execute(img, msk)
+    assert sum(k.startswith("log-sigma-3-0-mm-3D_firstorder_") for k in ours) == 18
+    assert sum(k.startswith("square_firstorder_") for k in ours) == 18
+    _compare(ours, theirs)
+
+
+def test_swapping_the_class_inside_pyradiomics_does_not_recurse(swapped):
+    img, msk = _case("breast1")
+    ex = swapped.RadiomicsFeatureExtractor()
+    assert ORIGINAL in type(ex).__mro__ and type(ex).__mro__[1] is ORIGINAL
+    _compare(ex.execute(img, msk), ORIGINAL().execute(img, msk))
+    # re-importing the drop-in while swapped still finds pyradiomics' class
+    again = importlib.reload(drop)
+    try:
+        assert again._ORIGINAL is ORIGINAL
+    finally:
+        swapped.RadiomicsFeatureExtractor = again.RadiomicsFeatureExtractor
+
+
+def test_pyradiomics_methods_present():
+    img, msk = _case("breast1")
+    ex = drop.RadiomicsFeatureExtractor()
+    image, mask = ex.loadImage(img, msk, **ex.settings)
+    bb, _ = radiomics.imageoperations.checkMask(image, mask, **ex.settings)
+    shape = ex.computeShape(image, mask, bb, **ex.settings)
+    ref = ORIGINAL()
+    assert list(shape) == list(ref.computeShape(image, mask, bb, **ref.settings))
+    ci, cm = radiomics.imageoperations.cropToTumorMask(image, mask, bb)
+    feats = ex.computeFeatures(ci, cm, "original", **ex.settings)
+    _compare(feats, ref.computeFeatures(ci, cm, "original", **ref.settings))
+    ex.addProvenance(False)
+    assert not any(k.startswith("diagnostics_") for k in ex.execute(img, msk))
+
+
+def test_load_json_params_takes_a_json_string():
+    ex = drop.RadiomicsFeatureExtractor()
+    ex.loadJSONParams(json.dumps({"setting": {"binWidth": 5}, "featureClass": {"firstorder": ["Mean"]}}))
+    assert ex.settings["binWidth"] == 5 and ex.enabledFeatures == {"firstorder": ["Mean"]}
+    with pytest.raises(TypeError):
+        ex.loadJSONParams({"setting": {"binWidth": 5}})   # as pyradiomics: a string, not a dict
+
+
+def test_enable_all_features_as_pyradiomics():
+    ours, theirs = drop.RadiomicsFeatureExtractor(), ORIGINAL()
     ours.disableAllFeatures()
-    ours.enableFeatureClassByName("firstorder")
-    theirs = featureextractor.RadiomicsFeatureExtractor(binWidth=10)
     theirs.disableAllFeatures()
-    theirs.enableFeatureClassByName("firstorder")
-    table = ours.execute_all(str(img), str(msk))
+    ours.enableAllFeatures()
+    theirs.enableAllFeatures()
+    assert list(ours.enabledFeatures) == list(theirs.enabledFeatures)
+    assert "fractal" not in ours.enabledFeatures
+
+
+def test_execute_all_has_pyradiomics_diagnostics_per_label():
+    img = str(data_path("pyradiomics", "prostate_phantom_subvolume.nrrd"))
+    msk = str(data_path("pyradiomics", "prostate_phantom_subvolume-label.nrrd"))
+    ours = drop.RadiomicsFeatureExtractor(binWidth=10, minimumROIDimensions=1)
+    ours.disableAllFeatures()
+    ours.enableFeaturesByName(firstorder=[], glszm=["ZoneEntropy"])
+    table = ours.execute_all(img, msk)
     assert list(table["label"]) == [1, 7, 8, 9]
-    for lab in (1, 7, 8, 9):
-        ref = theirs.execute(str(img), str(msk), label=lab)
-        _compare(ours.execute(str(img), str(msk), label=lab), ref)
-        row = table[table.label == lab].iloc[0]
-        for k, v in ref.items():
-            if k.startswith("original_firstorder_"):
-                assert row[k] == pytest.approx(float(v), rel=1e-9, abs=1e-12)
+    theirs = ORIGINAL(binWidth=10, minimumROIDimensions=1)
+    theirs.disableAllFeatures()
+    theirs.enableFeaturesByName(firstorder=[], glszm=["ZoneEntropy"])
+    for i, lab in enumerate(table["label"]):
+        ref = theirs.execute(img, msk, label=int(lab))
+        diag = [k for k in ref if k.startswith("diagnostics_")]
+        assert len(diag) == 22
+        assert list(table.columns[1:]) == list(ref)
+        row = table.iloc[i]
+        _compare({k: row[k] for k in ref}, ref)
 
 
-def test_unsupported_keys_refused_by_name(tmp_path):
-    with pytest.raises(ValueError, match="'binWdth'"):
+def test_refusals_name_the_key_and_the_file(tmp_path):
+    p = tmp_path / "mine.yaml"
+    p.write_text("setting:\n  binWdth: 3\n")
+    with pytest.raises(ValueError, match=r"mine\.yaml.*binWdth"):
+        drop.RadiomicsFeatureExtractor(str(p))
+    with pytest.raises(ValueError, match="binWdth"):
         drop.RadiomicsFeatureExtractor({"setting": {"binWdth": 3}})
-    with pytest.raises(ValueError, match="'normalize'"):
-        drop.RadiomicsFeatureExtractor({"setting": {"normalize": True}})
-    with pytest.warns(UserWarning, match="symmetricalGLCM"):   # no glcm enabled: the key does nothing
-        drop.RadiomicsFeatureExtractor({"setting": {"symmetricalGLCM": False}, "featureClass": {"firstorder": None}})
+    ex = drop.RadiomicsFeatureExtractor()
+    with pytest.raises(ValueError, match="'Sobel'"):
+        ex.enableImageTypeByName("Sobel")
+    with pytest.raises(ValueError, match="'texture'"):
+        ex.enableFeatureClassByName("texture")
 
 
-def test_without_pyradiomics_foreign_classes_are_refused(monkeypatch):
-    monkeypatch.setattr(drop, "_pyradiomics", lambda: None)
-    with pytest.warns(UserWarning, match="pyradiomics is not installed"):
-        ex = drop.RadiomicsFeatureExtractor()
-    with pytest.raises(ValueError, match="'glcm'"):
-        ex.enableFeatureClassByName("glcm")
-    with pytest.warns(UserWarning), pytest.raises(ValueError, match=r"\['shape'\]"):
-        drop.RadiomicsFeatureExtractor({"featureClass": {"shape": None, "firstorder": None}})
-    img, msk = data_path("pyradiomics", "breast1_image.nrrd"), data_path("pyradiomics", "breast1_label.nrrd")
-    res = ex.execute(str(img), str(msk))
-    assert "original_firstorder_Entropy" in res and not any(k.startswith("original_glcm") for k in res)
-    assert np.isfinite(res["original_firstorder_Entropy"])
+def test_parameter_file_is_closed(tmp_path):
+    import gc
+    import warnings
+
+    p = tmp_path / "p.yaml"
+    p.write_text(PARAMS_YAML)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        drop.RadiomicsFeatureExtractor(str(p))
+        gc.collect()
+
+
+def test_rlnfast_extras_follow_pyradiomics_keys():
+    img, msk = _case("breast1")
+    ex = drop.RadiomicsFeatureExtractor()
+    ex.disableAllFeatures()
+    ex.enableFeatureClassByName("firstorder")
+    ex.enableImageTypeByName("Elasticity")
+    res = ex.execute(img, msk)
+    ref = ORIGINAL()
+    ref.disableAllFeatures()
+    ref.enableFeatureClassByName("firstorder")
+    theirs = ref.execute(img, msk)
+    assert list(res)[:len(theirs)] == list(theirs)
+    assert "E_original_firstorder_Entropy" in res and np.isfinite(res["E_original_firstorder_Entropy"])
+
+
+def test_without_pyradiomics_only_rlnfast_classes(monkeypatch):
+    monkeypatch.setitem(sys.modules, "radiomics", None)
+    monkeypatch.setitem(sys.modules, "radiomics.featureextractor", None)
+    bare = importlib.reload(drop)
+    try:
+        assert bare._ORIGINAL is None
+        ex = bare.RadiomicsFeatureExtractor()
+        with pytest.raises(ValueError, match="'glcm'.*pyradiomics.*not installed"):
+            ex.enableFeatureClassByName("glcm")
+        with pytest.raises(ValueError, match="'LoG'.*pyradiomics.*not installed"):
+            ex.enableImageTypeByName("LoG")
+        img, msk = _case("breast1")
+        res = ex.execute(img, msk)
+        assert np.isfinite(res["original_firstorder_Entropy"])
+        assert not any(k.startswith("original_glcm") for k in res)
+    finally:
+        monkeypatch.undo()
+        importlib.reload(drop)

@@ -94,7 +94,9 @@ def test_html_self_contained_and_escaped(analyzed):
     assert "<script" not in page.lower(), "the report has no script, and case ids must be escaped"
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;&amp;co" in page
     srcs = re.findall(r'src="([^"]*)"', page)
-    assert len(srcs) == 5 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    # roc, calibration, decision curve, features, LASSO path, and the comparison (model vs conventional
+    # radiomics: original_firstorder_Mean matches that default set) ROC and decision curves
+    assert len(srcs) == 7 and all(s.startswith("data:image/png;base64,") for s in srcs)
     for s in srcs:
         assert base64.b64decode(s.split(",", 1)[1])[:8] == PNG_MAGIC
     assert "<link" not in page and "http://" not in page and "https://" not in page
@@ -183,7 +185,7 @@ def test_report_renders_in_chromium(analyzed, tmp_path):
         pytest.skip("no chromium binary on PATH (install it with: apt-get install -y chromium)")
     res = _render(browser, analyzed / "report.html", tmp_path)
     assert res["errors"] == [], res
-    assert res["images"] == 5 and res["bad"] == [], res
+    assert res["images"] == 7 and res["bad"] == [], res
     assert all(w > 300 for w in res["widths"]), res
     assert res["scripts"] == 1, "only the probe runs: the report itself has no script"
     assert res["text"], "the escaped case id shows as text"
@@ -193,4 +195,123 @@ def test_report_renders_in_chromium(analyzed, tmp_path):
     page = (analyzed / "report.html").read_text(encoding="utf-8")
     broken.write_text(page.replace("data:image/png;base64,", "data:image/png;base64,AAAA", 1), encoding="utf-8")
     bad = _render(browser, broken, tmp_path)
-    assert bad["images"] == 5 and len(bad["bad"]) == 1 and bad["errors"], bad
+    assert bad["images"] == 7 and len(bad["bad"]) == 1 and bad["errors"], bad
+
+
+# --------------------------------------------------------------------- summary and comparison (issue 16)
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    from test_stats import study_table
+
+    tmp = tmp_path_factory.mktemp("compare")
+    table = tmp / "features.csv"
+    study_table().to_csv(table, index=False)
+    out = tmp / "report"
+    rc = cli.main(["analyze", str(table), "--outcome", "y", "--cohort", "set", "--patient", "pid",
+                   "--model-set", "DEM model", "--feature-set", "E only=E_original_*", "--bootstrap", "100",
+                   "-o", str(out)])
+    assert rc == 0
+    return out
+
+
+def test_summary_comes_first_in_plain_words(compared):
+    page = (compared / "report.html").read_text(encoding="utf-8")
+    assert page.index("<h2>Summary</h2>") < page.index("1. The model") < page.index("2. Comparison") \
+        < page.index("Participants and events")
+    summary = (compared / "summary.txt").read_text(encoding="utf-8")
+    perf = pd.read_csv(compared / "tables" / "model_comparison.csv")
+    v = perf[(perf.model == "DEM model") & (perf.cohort == "validation")].iloc[0]
+    for text in ("Predicted: lymph-node metastasis", "validation cohort", "accounting for several nodes per patient",
+                 f"validation AUC {v.auc:.2f} (95% CI {v.auc_ci_low:.2f}-{v.auc_ci_high:.2f}",
+                 f"sensitivity {v.sensitivity:.2f}", f"specificity {v.specificity:.2f}", "Calibration ",
+                 "Net benefit", "Compared with node size", "10 mm rule", "conventional radiomics"):
+        assert text in summary, text
+    # the headline CI is the patient-clustered one, and the node-level one is labelled as such
+    assert v.ci.startswith("patient-clustered")
+    p = pd.read_csv(compared / "tables" / "performance.csv")
+    assert set(p[p.measure == "AUC"].clustering) == {"node-level", "patient-clustered"}
+    assert "Clustering" in page and "node-level" in page
+
+
+def test_comparison_section_with_all_models(compared):
+    page = (compared / "report.html").read_text(encoding="utf-8")
+    section = page[page.index("2. Comparison"):page.index("Participants and events")]
+    for name in ("DEM model", "conventional radiomics", "node size (short axis)", "10 mm rule", "E only"):
+        assert name in section, name
+    assert "Paired DeLong" in section and "roc.test" in section
+    tests = pd.read_csv(compared / "tables" / "model_tests.csv")
+    assert len(tests) == 2 * 10  # 5 models, every pair, both cohorts
+    for fig in ("comparison_roc", "comparison_decision_curve"):
+        assert (compared / "figures" / f"{fig}.png").read_bytes()[:8] == PNG_MAGIC
+        d = pd.read_csv(compared / "figures" / f"{fig}.csv")
+        assert set(d.label) == {"DEM model", "conventional radiomics", "node size (short axis)", "10 mm rule",
+                                "E only"}, fig
+    study = pd.read_csv(compared / "tables" / "feature_table.csv")
+    sel = pd.read_csv(compared / "tables" / "selection.csv")
+    assert set(study.feature) == set(sel[sel.selected].feature)
+    assert {"auc", "auc_ci_low", "auc_ci_high", "sensitivity", "specificity", "p"} <= set(study.columns)
+
+
+def test_readable_headers(compared):
+    page = (compared / "report.html").read_text(encoding="utf-8")
+    headers = re.findall(r"<th>(.*?)</th>", page)
+    assert headers
+    snake = [h for h in headers if re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)+", h)]
+    assert snake == [], snake
+    for raw in ("missing_values_in_model_features", "rms D:Chi-sq", "calibration_in_the_large"):
+        assert raw not in page, raw
+    # the CSV files keep the machine names
+    assert "missing_values_in_model_features" in pd.read_csv(compared / "tables" / "cohorts.csv").columns
+
+
+def test_feature_figure_shows_exactly_the_model_features(compared):
+    sel = pd.read_csv(compared / "tables" / "selection.csv")
+    shown = pd.read_csv(compared / "figures" / "features.csv")
+    assert set(shown.feature) == set(sel[sel.selected].feature)
+
+
+@pytest.mark.parametrize("feature, unit", [("original_firstorder_Mean", "HU"), ("E_original_firstorder_Mean", "\u2030"),
+                                           ("DEM_original_firstorder_90Percentile", "\u2030"),
+                                           ("E_original_firstorder_Entropy", "bits"),
+                                           ("original_firstorder_Variance", "HU\u00b2"),
+                                           ("original_fractal_MaskFD_local_1", "dimensionless"),
+                                           ("DEM_original_fractal_DBCFD", "dimensionless"),
+                                           ("original_size_ShortAxisDiameter", "mm"),
+                                           ("original_firstorder_Skewness", "dimensionless")])
+def test_feature_axes_carry_units(feature, unit):
+    from rlnfast.stats import plots
+
+    fig, ax = plots.new_figure()
+    rng = np.random.default_rng(0)
+    plots.plot_feature(ax, rng.normal(size=40), np.arange(40) % 2, feature=feature)
+    assert ax.get_ylabel() == unit
+    fig2, ax2 = plots.new_figure()
+    plots.plot_feature(ax2, rng.normal(size=40), np.arange(40) % 2, feature="age")
+    assert ax2.get_ylabel() == "value"  # unknown unit: said, not invented
+
+
+def test_calibration_curve_within_unit_interval(tmp_path):
+    from rlnfast.stats import plots
+
+    rng = np.random.default_rng(0)
+    p = rng.random(200)
+    y = (p > 0.5).astype(int)
+    raw = stats.calibration_smooth(y, p)
+    assert raw.observed.min() < 0, "this data makes lowess overshoot (the case to guard against)"
+    fig, ax = plots.new_figure()
+    d = plots.plot_calibration(ax, {"v": (y, p)}, csv_path=tmp_path / "c.csv")
+    lw = d[d.kind == "lowess"].observed
+    assert lw.min() >= 0 and lw.max() <= 1
+    for line in ax.get_lines():
+        yd = np.asarray(line.get_ydata(), float)
+        assert yd.min() >= 0 and yd.max() <= 1
+
+
+def test_comparison_report_renders_in_chromium(compared, tmp_path):
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("no chromium binary on PATH (install it with: apt-get install -y chromium)")
+    res = _render(browser, compared / "report.html", tmp_path)
+    assert res["errors"] == [] and res["bad"] == [], res
+    assert res["images"] == 6, res  # roc, calibration, decision curve, features, comparison ROC and DCA

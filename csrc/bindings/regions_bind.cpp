@@ -34,9 +34,10 @@ static GatherArgs make_gather_args(const py::array& image, const py::array& labe
   a.bbox = bbox ? bbox->data() : nullptr;
   a.values = nullptr;
   a.first_nonfinite = nullptr;
+  // sizes first: validate() reads every region's label and box
+  if (a.n_regions < 0 || region_labels.size() != a.n_regions || (bbox && bbox->size() != 6 * a.n_regions))
+    throw py::value_error("gather: offsets must have n + 1 entries, region_labels n and bbox n x 6");
   check(validate(a), "gather");
-  if (region_labels.size() != a.n_regions || (bbox && bbox->size() != 6 * a.n_regions))
-    throw py::value_error("gather: region_labels and bbox must have one entry per region");
   return a;
 }
 

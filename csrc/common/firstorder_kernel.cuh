@@ -61,7 +61,7 @@ rlnfast_firstorder_regions(const double* original, const double* sorted, const l
   // Occupied bins are runs of the sorted values: the first voxel of each run measures the run's length.
   const Edges e = make_edges(v[0], v[n - 1], bin_mode, bin_width, bin_count, edges_f32);
   KSum ent, uni;
-  for (long long i = t; i < n; i += RLNFAST_FO_BLOCK) {
+  for (long long i = e.ok ? t : n; i < n; i += RLNFAST_FO_BLOCK) {   // !e.ok: NaN below
     long long bi = digitize(e, v[i]);
     if (i > 0 && digitize(e, v[i - 1]) == bi) continue;
     long long end = bi < e.n ? i + lower_bound(v + i, n - i, e.at(bi)) : n;
@@ -70,6 +70,7 @@ rlnfast_firstorder_regions(const double* original, const double* sorted, const l
   }
   s.entropy = block_sum<RLNFAST_FO_BLOCK>(ent.value(), sh);
   s.uniformity = block_sum<RLNFAST_FO_BLOCK>(uni.value(), sh);
+  if (!e.ok) s.entropy = s.uniformity = RLNFAST_NAN;
   if (t == 0) finalize(v, n, mean, s, voxel_volume, o);
 }
 

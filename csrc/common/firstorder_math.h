@@ -17,6 +17,14 @@ enum Feature {
 
 enum BinMode { BinWidth = 0, BinCount = 1 };
 
+RLNFAST_HD bool is_finite(double x) {
+#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
+  return isfinite(x);
+#else
+  return std::isfinite(x);
+#endif
+}
+
 // numpy.remainder(a, b): the result has the sign of b.
 RLNFAST_HD double np_remainder(double a, double b) {
   double mod = fmod(a, b);
@@ -32,6 +40,10 @@ RLNFAST_HD double np_remainder(double a, double b) {
 // binWidth: numpy.arange(min - min % w, max + 2 w, w)  -> edge_i = start + i * delta, delta = (start + w) - start
 // binCount: numpy.histogram(values, n)[1], last edge + 1 -> edge_i = start + i * step, last = stop + 1
 // For a float32 image NumPy computes min/max arithmetic in float32 and, with binCount, the edges too (f32).
+// Most edges a region may have: NumPy would allocate them (8 bytes each); beyond, the region cannot be binned
+// as pyradiomics bins it (rlnfast.spec.firstorder.MAX_BIN_EDGES is the same number).
+#define RLNFAST_FO_MAX_EDGES (1LL << 24)
+
 struct Edges {
   double start;
   double delta;
@@ -39,6 +51,8 @@ struct Edges {
   i64 n;         // number of edges
   int mode;
   int f32;
+  int ok;        // 0: these values cannot be binned exactly (too many edges, an edge step of 0 or NaN,
+                 // edges that do not increase): Entropy and Uniformity are NaN, never a guess
   RLNFAST_HD double at(i64 i) const {
     if (mode == BinCount && i == n - 1) return last;
     // numpy.linspace / arange: start + i * step with the product rounded first (never one fused multiply-add)
@@ -51,22 +65,41 @@ RLNFAST_HD Edges make_edges(double vmin, double vmax, int mode, double bin_width
   Edges e;
   e.mode = mode;
   e.f32 = f32;
+  e.ok = 1;
+  if (!(vmin <= vmax) || !is_finite(vmin) || !is_finite(vmax)) {  // NaN or inf values: nothing to bin
+    e.ok = 0; e.start = 0.0; e.delta = 1.0; e.n = 2; e.last = 1.0; e.f32 = 0;
+    return e;
+  }
   if (mode == BinWidth) {
-    double low, high;
+    double low, high, next, len;
     if (f32) {
+      // NumPy 2 on float32 scalars and a Python float width (NEP 50): min % w, the edges' range, the length
+      // ceil((high - low) / w) and the second edge low + w are float32; numpy.arange then fills float64
+      // edges low + i * ((low + w) - low).
       float fmin = (float)vmin, fw = (float)bin_width;
       float r = (float)np_remainder((double)fmin, (double)fw);
-      low = (double)(fmin - r);           // NumPy: float32 scalar arithmetic ...
-      high = (double)((float)vmax + 2.0f * fw);
+      float flow = fmin - r;
+      float fhigh = (float)vmax + (float)(2.0 * bin_width);
+      low = (double)flow;
+      high = (double)fhigh;
+      next = (double)(float)(flow + fw);
+      len = (double)ceilf((fhigh - flow) / fw);
     } else {
       low = vmin - np_remainder(vmin, bin_width);
       high = vmax + 2.0 * bin_width;
+      next = low + bin_width;
+      len = ceil((high - low) / bin_width);
     }
-    e.f32 = 0;                            // ... but numpy.arange of them is float64
-    e.delta = (low + bin_width) - low;
+    e.f32 = 0;                            // numpy.arange's output is float64
+    e.delta = next - low;
     e.start = low;
-    e.n = (i64)ceil((high - low) / bin_width);
-    if (e.n < 1) e.n = 1;
+    // Every loop bound is checked before a loop runs: a length that is NaN or beyond the cap, or a step
+    // that vanishes at this magnitude (low + w == low), cannot be binned as NumPy bins.
+    if (!(len <= (double)RLNFAST_FO_MAX_EDGES) || !(e.delta > 0.0) || !is_finite(e.delta) || !is_finite(high)) {
+      e.ok = 0; e.n = 2; e.last = e.start + e.delta;
+      return e;
+    }
+    e.n = len < 1.0 ? 1 : (i64)len;
     e.last = e.at(e.n - 1);
     if (e.n == 1) {  // flat region: pyradiomics makes one bin [e0 - .5, e0 + .5]
       e.start = low - 0.5;
@@ -85,17 +118,37 @@ RLNFAST_HD Edges make_edges(double vmin, double vmax, int mode, double bin_width
     e.delta = step;
     e.n = (i64)bin_count + 1;
     e.last = f32 ? (double)((float)lastv + 1.0f) : lastv + 1.0;
+    if (!(step > 0.0) || !is_finite(step) || !is_finite(e.last) || bin_count < 1) { e.ok = 0; return e; }
+    // numpy.histogram refuses edges that do not increase ("Too many bins for data range"). Each edge is
+    // within about an ulp of the largest magnitude of its exact value: a step of 4 ulps or more cannot
+    // repeat an edge; below that every edge is compared (few regions, never more than bin_count steps).
+    double mag = fabs(first) > fabs(lastv) ? fabs(first) : fabs(lastv);
+    double ulp = f32 ? mag * 1.1920928955078125e-07 : mag * 2.220446049250313e-16;
+    if (!(step > 4.0 * ulp)) {
+      double prev = e.at(0);
+      for (i64 i = 1; i < e.n; ++i) {
+        double cur = i == e.n - 1 ? lastv : e.at(i);   // the last edge before numpy adds 1
+        if (!(cur > prev)) { e.ok = 0; return e; }
+        prev = cur;
+      }
+    }
   }
   return e;
 }
 
-// numpy.digitize(x, edges) for increasing edges: the number of edges <= x.
+// numpy.digitize(x, edges) for increasing edges: the number of edges <= x. A guess from the step, a few
+// steps to correct it, else a binary search: O(log n) whatever the rounding, and never a loop on NaN.
 RLNFAST_HD i64 digitize(const Edges& e, double x) {
   double g = floor((x - e.start) / e.delta) + 1.0;
-  i64 k = g < 0 ? 0 : (g > (double)e.n ? e.n : (i64)g);
-  while (k < e.n && e.at(k) <= x) ++k;
-  while (k > 0 && e.at(k - 1) > x) --k;
-  return k;
+  i64 k = g >= 0.0 ? (g < (double)e.n ? (i64)g : e.n) : 0;   // NaN -> 0
+  for (int s = 0; s < 4; ++s) {
+    if (k < e.n && e.at(k) <= x) { ++k; continue; }
+    if (k > 0 && e.at(k - 1) > x) { --k; continue; }
+    return k;
+  }
+  i64 lo = 0, hi = e.n;   // first index with edge > x
+  while (lo < hi) { i64 mid = lo + (hi - lo) / 2; if (e.at(mid) <= x) lo = mid + 1; else hi = mid; }
+  return lo;
 }
 
 // numpy.percentile(sorted, q, method='linear') on an ascending array of n > 0 values

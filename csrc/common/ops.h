@@ -1,8 +1,10 @@
 // The contract of every op: one args struct, one validate(), one signature for rlnfast::cpu and
 // rlnfast::cuda. Changing a struct stops both backends from compiling until both follow.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "hd.h"
@@ -42,8 +44,11 @@ struct GatherArgs {
   const i64* offsets;         // [n_regions + 1]
   i64 n_regions;
   double* values;             // [offsets[n_regions]]
-  i64* first_nonfinite;       // [n_regions]: flat index of the first NaN/inf voxel, or -1
+  i64* first_nonfinite;       // [n_regions]: flat index of the first NaN/inf voxel, -1, or kCountMismatch
 };
+// first_nonfinite of a region whose voxels in the label map are not offsets[r+1] - offsets[r] (the label map
+// changed after its regions were counted): its values are incomplete and must not be used.
+constexpr i64 kCountMismatch = -2;
 std::string validate(const GatherArgs& a);
 
 // ---- firstorder: pyradiomics first-order features of every region in a ragged batch ---------------
@@ -68,16 +73,23 @@ std::string validate(const FirstOrderArgs& a);
 // Ops with their own contract headers (same rules: one args struct, one validate, cpu and cuda signatures).
 #include "common/dem_ops.h"
 #include "common/fractal_ops.h"
+#include "common/size_ops.h"
 
 namespace rlnfast {
 
 namespace cpu {
-// Per-thread label tables of one pass (grown on demand up to the largest label seen).
+// Per-thread label tables of one pass. Labels below kDense live in dense vectors (grown on demand); larger
+// ones in a sparse map, so a thread's memory follows the labels it sees, not the largest label value.
+// region_stats_tables merges every thread into tables[0] (dense up to the largest label, once) and empties
+// the others, so memory is bounded by the data plus one table, never labels x threads.
 struct RegionTable {
+  static constexpr i64 kDense = 1 << 16;
   std::vector<i64> counts, bbox;
+  std::unordered_map<i64, std::array<i64, 7>> sparse;   // label -> count, z0, y0, x0, z1, y1, x1
   i64 above_cap = 0;   // voxels with a label above the cap (not counted)
   void grow(i64 n, i64 nz, i64 ny, i64 nx) {
     i64 old = (i64)counts.size();
+    if (n <= old) return;
     counts.resize(n, 0);
     bbox.resize(6 * n);
     for (i64 l = old; l < n; ++l) {

@@ -42,6 +42,11 @@ static void one_region(const double* in, i64 n, const FirstOrderArgs& a, std::ve
     for (int k = 0; k < NFeatures; ++k) out[k] = RLNFAST_NAN;
     return;
   }
+  for (i64 i = 0; i < n; ++i)
+    if (!std::isfinite(in[i])) {   // NaN breaks sorting and binning: a NaN row (the op refuses these first)
+      for (int k = 0; k < NFeatures; ++k) out[k] = RLNFAST_NAN;
+      return;
+    }
   sort_values(in, n, v, counts);
   const double mean = np_pairwise_sum(in, n) / (double)n;   // in: the region's values in C order
   // Moments: four interleaved partial sums per quantity (vectorises; error like NumPy's pairwise sum).
@@ -79,6 +84,11 @@ static void one_region(const double* in, i64 n, const FirstOrderArgs& a, std::ve
   const Edges e = make_edges(v[0], v[n - 1], a.bin_mode, a.bin_width, a.bin_count, a.edges_f32);
   // Sorted values fill bins in runs: jump from run to run by binary search on the next bin edge.
   KSum ent, uni;
+  if (!e.ok) {   // cannot be binned exactly: NaN, and the op says why (rlnfast.ops.firstorder)
+    s.entropy = s.uniformity = RLNFAST_NAN;
+    finalize(v.data(), n, mean, s, a.voxel_volume, out);
+    return;
+  }
   for (i64 i = 0; i < n;) {
     const i64 b = digitize(e, v[i]);
     const i64 end = b < e.n ? i + lower_bound(v.data() + i, n - i, e.at(b)) : n;

@@ -21,6 +21,8 @@ int num_threads() {
 #endif
 }
 
+static void fold_tables(std::vector<RegionTable>& tables, i64 nz, i64 ny, i64 nx);
+
 void region_stats_tables(const VolumeView& labels, i64 cap, std::vector<RegionTable>& tables) {
   const i64 nz = labels.nz, ny = labels.ny, nx = labels.nx;
   int nt = std::max(1, std::min<int>(num_threads(), (int)std::max<i64>(1, nz)));
@@ -48,9 +50,17 @@ void region_stats_tables(const VolumeView& labels, i64 cap, std::vector<RegionTa
             i64 l = (i64)row[x];
             if (l <= 0) continue;
             if (l > cap) { T.above_cap++; continue; }
-            if (l >= (i64)T.counts.size()) T.grow(l + 1, nz, ny, nx);
-            T.counts[l]++;
-            i64* b = T.bbox.data() + 6 * l;
+            i64* b;
+            if (l < RegionTable::kDense) {
+              if (l >= (i64)T.counts.size()) T.grow(l + 1, nz, ny, nx);
+              T.counts[l]++;
+              b = T.bbox.data() + 6 * l;
+            } else {
+              auto it = T.sparse.find(l);
+              if (it == T.sparse.end()) it = T.sparse.emplace(l, std::array<i64, 7>{0, nz, ny, nx, -1, -1, -1}).first;
+              it->second[0]++;
+              b = it->second.data() + 1;
+            }
             if (z < b[0]) b[0] = z;
             if (y < b[1]) b[1] = y;
             if (x < b[2]) b[2] = x;
@@ -62,6 +72,37 @@ void region_stats_tables(const VolumeView& labels, i64 cap, std::vector<RegionTa
       }
     }
   });
+  fold_tables(tables, nz, ny, nx);
+}
+
+// Fold every thread's table (dense and sparse) into tables[0], dense up to the largest label seen.
+static void fold_tables(std::vector<RegionTable>& tables, i64 nz, i64 ny, i64 nx) {
+  i64 top = 0;
+  for (const auto& t : tables) {
+    top = std::max<i64>(top, (i64)t.counts.size() - 1);
+    for (const auto& kv : t.sparse) top = std::max<i64>(top, kv.first);
+  }
+  RegionTable& d = tables[0];
+  if (top >= 1) d.grow(top + 1, nz, ny, nx);
+  auto add = [&](i64 l, i64 c, const i64* s) {
+    d.counts[l] += c;
+    i64* b = d.bbox.data() + 6 * l;
+    for (int k = 0; k < 3; ++k) b[k] = std::min(b[k], s[k]);
+    for (int k = 3; k < 6; ++k) b[k] = std::max(b[k], s[k]);
+  };
+  for (size_t i = 0; i < tables.size(); ++i) {
+    RegionTable& t = tables[i];
+    if (i > 0) {
+      for (i64 l = 0; l < (i64)t.counts.size(); ++l)
+        if (t.counts[l]) add(l, t.counts[l], t.bbox.data() + 6 * l);
+      d.above_cap += t.above_cap;
+      t.above_cap = 0;
+      std::vector<i64>().swap(t.counts);
+      std::vector<i64>().swap(t.bbox);
+    }
+    for (const auto& kv : t.sparse) add(kv.first, kv.second[0], kv.second.data() + 1);
+    std::unordered_map<i64, std::array<i64, 7>>().swap(t.sparse);
+  }
 }
 
 void merge_table(const RegionTable& t, i64 max_label, i64* counts, i64* bbox) {
@@ -78,6 +119,9 @@ void merge_table(const RegionTable& t, i64 max_label, i64* counts, i64* bbox) {
 void gather(const GatherArgs& a) {
   // Each region scans only its bounding box, in C order, so values come out as image[mask] would give
   // them; regions run in parallel. Without boxes (bbox == nullptr) one sequential pass over the volume.
+  // validate() checked the boxes lie in the volume and the offsets increase; the label map may still
+  // differ from the one the counts came from (changed since), so no write passes a region's end, and a
+  // region whose voxel count differs is marked kCountMismatch in first_nonfinite.
   const i64 ny = a.labels.ny, nx = a.labels.nx;
   for (i64 r = 0; r < a.n_regions; ++r) a.first_nonfinite[r] = -1;
   dispatch_int_dtype(a.labels.dtype, a.labels.data, [&](auto* lab) {
@@ -89,11 +133,14 @@ void gather(const GatherArgs& a) {
           i64 l = (i64)lab[i];
           if (l <= 0 || l > a.max_label) continue;
           int32_t r = a.region_of[l];
-          if (r < 0) continue;
+          if (r < 0 || r >= a.n_regions) continue;
+          if (pos[r] >= a.offsets[r + 1]) { a.first_nonfinite[r] = kCountMismatch; continue; }
           double v = (double)img[i];
-          if (!std::isfinite(v) && a.first_nonfinite[r] < 0) a.first_nonfinite[r] = i;
+          if (!std::isfinite(v) && a.first_nonfinite[r] == -1) a.first_nonfinite[r] = i;
           a.values[pos[r]++] = v;
         }
+        for (i64 r = 0; r < a.n_regions; ++r)
+          if (pos[r] != a.offsets[r + 1]) a.first_nonfinite[r] = kCountMismatch;
         return;
       }
 #pragma omp parallel for schedule(dynamic, 8)
@@ -102,16 +149,19 @@ void gather(const GatherArgs& a) {
         const i64 want = a.labels_of_region[r];
         i64 pos = a.offsets[r];
         const i64 end = a.offsets[r + 1];
-        for (i64 z = b[0]; z <= b[3] && pos < end; ++z)
-          for (i64 y = b[1]; y <= b[4]; ++y) {
+        bool over = false;
+        for (i64 z = b[0]; z <= b[3] && !over; ++z)
+          for (i64 y = b[1]; y <= b[4] && !over; ++y) {
             const i64 base = (z * ny + y) * nx;
             for (i64 x = b[2]; x <= b[5]; ++x) {
               if ((i64)lab[base + x] != want) continue;
+              if (pos >= end) { over = true; break; }
               double v = (double)img[base + x];
               if (!std::isfinite(v) && a.first_nonfinite[r] < 0) a.first_nonfinite[r] = base + x;
               a.values[pos++] = v;
             }
           }
+        if (over || pos != end) a.first_nonfinite[r] = kCountMismatch;
       }
     });
   });

@@ -25,6 +25,7 @@ def build_info() -> dict:
         info = {"cpu": False, "cuda": False, "error": str(exc)}
     info["version"] = __version__
     info["backends"] = _backends.status()
+    info["host_ops"] = dict(_backends.HOST_OPS)   # ops the cuda/cupy backends run on the host (C++ CPU kernel)
     return info
 
 

@@ -101,9 +101,19 @@ def available(name: str) -> tuple[bool, str]:
     return _probe(name)
 
 
+# Ops that a GPU backend runs on the host with the C++ CPU kernel (op -> why), reported by status() and
+# rlnfast.build_info().
+HOST_OPS = {"size": "node size (class size): C++ CPU kernel on the host (regions as bounding-box crops; "
+                    "a few rows per slice, no GPU kernel)"}
+
+
 def status() -> dict:
-    """Every backend with whether it is usable and why (probes the GPU lazily, once)."""
-    return {name: {"available": ok, "reason": why} for name in BACKENDS for ok, why in [_probe(name)]}
+    """Every backend with whether it is usable and why (probes the GPU lazily, once); the GPU backends also
+    list ``host_ops``, the ops they run on the host (``HOST_OPS``)."""
+    out = {name: {"available": ok, "reason": why} for name in BACKENDS for ok, why in [_probe(name)]}
+    for name in ("cuda", "cupy"):
+        out[name]["host_ops"] = dict(HOST_OPS)
+    return out
 
 
 def resolve(backend: str | None = "auto") -> str:

@@ -39,7 +39,9 @@ from ._version import __version__
 from .params import Params, load_params
 
 CASE_DIR = "cases"
+DEFAULT_CASE_TIMEOUT = 3600.0   # seconds one case may take by default (run(case_timeout=...), --case-timeout)
 THROTTLE_ENV = "RLNFAST_THROTTLE_S"   # testing aid: sleep this long after each case
+STALL_ENV = "RLNFAST_STALL_ID"         # testing aid: the case with this ID stalls (the per-case time limit fires)
 
 
 # ---------------------------------------------------------------------------------------------- batch
@@ -73,18 +75,32 @@ def read_batch(batch, base_dir=None) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def _file_identity(path: str) -> list:
+def _file_identity(path: str, content: bool = False) -> list:
+    """[path, size, mtime] of an input, or with ``content`` [path, sha256 of its bytes] (a DICOM folder: of
+    its files' names and bytes), for file systems where the modification time does not follow a change."""
     try:
-        st = os.stat(path)
-        return [path, st.st_size, st.st_mtime_ns]
+        if not content:
+            st = os.stat(path)
+            return [path, st.st_size, st.st_mtime_ns]
+        h = hashlib.sha256()
+        files = sorted(Path(path).rglob("*")) if os.path.isdir(path) else [Path(path)]
+        for f in files:
+            if f.is_file():
+                h.update(str(f.relative_to(path) if os.path.isdir(path) else f.name).encode() + b"\0")
+                with open(f, "rb") as fh:
+                    for block in iter(lambda: fh.read(1 << 22), b""):
+                        h.update(block)
+        return [path, "sha256", h.hexdigest()]
     except OSError:
         return [path, None, None]
 
 
-def case_key(row: dict, params_hash: str) -> str:
-    """Hash of the parameters, rlnfast's version and the identity of the case's input files."""
-    ident = {"params": params_hash, "version": __version__, "image": _file_identity(row["Image"]),
-             "mask": _file_identity(row["Mask"]), "label": str(row.get("Label", "")).strip()}
+def case_key(row: dict, params_hash: str, content_hash: bool = False) -> str:
+    """Hash of the parameters, rlnfast's version and the identity of the case's input files (size and
+    modification time, or their content with ``content_hash``). The batch row's other columns (ID, cohort,
+    outcome, ...) change no feature: the merged table always takes them from the current batch."""
+    ident = {"params": params_hash, "version": __version__, "image": _file_identity(row["Image"], content_hash),
+             "mask": _file_identity(row["Mask"], content_hash), "label": str(row.get("Label", "")).strip()}
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
 
 
@@ -171,13 +187,21 @@ def _case_table(task: CaseTask, features: pd.DataFrame, id_columns) -> pd.DataFr
 
 
 def run_chunk(tasks: list, params: dict, out_dir: str, backend: str = "auto", prefetch: int = 2,
-              id_columns=None, pack_size: int = 4, on_case=None) -> list[dict]:
+              id_columns=None, pack_size: int = 4, on_case=None, case_timeout: float = 0.0,
+              on_group=None) -> list[dict]:
     """Compute and write a chunk of cases (one executor task). Returns one status dict per case.
 
     A bounded thread pool reads and decodes up to ``prefetch`` cases ahead while the current group of
     ``pack_size`` cases computes (their regions go through the first-order kernel together). At most
     ``prefetch + pack_size`` cases are in memory at once, whatever the chunk's length.
+
+    ``case_timeout`` > 0: the chunk runs in a child process watched from here; a case that takes longer
+    (or whose process dies) is recorded in errors.csv and a new child goes on with the rest (see
+    :func:`_supervised_chunk`).
     """
+    if case_timeout and case_timeout > 0:
+        return _supervised_chunk(tasks, params, out_dir, backend, prefetch, id_columns, pack_size, on_case,
+                                 float(case_timeout))
     from collections import deque
 
     from . import _backends
@@ -205,6 +229,8 @@ def run_chunk(tasks: list, params: dict, out_dir: str, backend: str = "auto", pr
 
         refill()
         while window:
+            if on_group is not None:
+                on_group([t.index for t, _ in list(window)[:pack_size]])
             group = []
             while window and len(group) < pack_size:
                 task, fut = window.popleft()
@@ -218,11 +244,140 @@ def run_chunk(tasks: list, params: dict, out_dir: str, backend: str = "auto", pr
     return statuses
 
 
+def _die_with_parent(parent_pid: int) -> None:
+    """In a supervised child: end when the supervisor ends (SIGKILLed included), never outlive it."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))   # PR_SET_PDEATHSIG (Linux)
+    except Exception:   # noqa: BLE001 - not Linux: the watcher thread below does it
+        pass
+    import threading
+
+    def watch():
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            time.sleep(0.2)
+
+    threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def _chunk_child(tasks, params, out_dir, backend, prefetch, id_columns, pack_size, queue, parent_pid):
+    _die_with_parent(parent_pid)
+    run_chunk(tasks, params, out_dir, backend, prefetch, id_columns, pack_size,
+              on_case=lambda st: queue.put(("status", st)), on_group=lambda idx: queue.put(("start", idx)))
+    queue.put(("end", None))
+
+
+class CaseTimeout(TimeoutError):
+    """A case ran longer than the cohort run's per-case time limit (``case_timeout``)."""
+
+
+class WorkerDied(RuntimeError):
+    """The process computing a case ended without a result (a crash in compiled code, out of memory)."""
+
+
+def _supervised_chunk(tasks, params, out_dir, backend, prefetch, id_columns, pack_size, on_case, timeout):
+    """run_chunk in a child process with a per-case time limit. The child says which cases it starts (a
+    group of up to ``pack_size``) and reports each finished one. When a group runs past ``timeout`` seconds
+    per case, or the child dies, the child is killed: a group of several cases is retried one case at a
+    time in a new child (only the culprit fails); a single case is recorded in errors.csv as
+    CaseTimeout/WorkerDied, and a new child goes on with the rest. A compiled kernel holding the GIL or
+    ignoring signals cannot stall the run."""
+    import multiprocessing as mp
+    import queue as queue_mod
+    import warnings
+
+    if mp.current_process().daemon:   # e.g. a Dask worker: it may not start processes
+        warnings.warn("caseTimeout needs a process that may start children (not a daemonic worker); "
+                      "this chunk runs without a time limit", RuntimeWarning, stacklevel=2)
+        return run_chunk(tasks, params, out_dir, backend, prefetch, id_columns, pack_size, on_case)
+    ctx = mp.get_context("spawn")
+    out = Path(out_dir)
+    statuses: list[dict] = []
+
+    def report(st):
+        statuses.append(st)
+        if on_case is not None:
+            on_case(st)
+
+    segments = [(list(tasks), pack_size)]   # (tasks, pack size) still to run, in order
+    while segments:
+        seg, pack = segments.pop(0)
+        if not seg:
+            continue
+        q = ctx.Queue()
+        proc = ctx.Process(target=_chunk_child, daemon=True,
+                           args=(seg, params, str(out_dir), backend, prefetch, id_columns, pack, q, os.getpid()))
+        proc.start()
+        finished: set = set()
+        current, started, ended, fault = None, 0.0, False, None
+        while True:
+            try:
+                kind, payload = q.get(timeout=0.1)
+            except queue_mod.Empty:
+                kind, payload = None, None
+            if kind == "start":
+                current, started = list(payload), time.monotonic()
+            elif kind == "status":
+                finished.add(payload["index"])
+                report(payload)
+            elif kind == "end":
+                ended = True
+                break
+            if current and time.monotonic() - started > timeout * max(1, len([i for i in current
+                                                                                if i not in finished])):
+                fault = CaseTimeout(f"case took longer than the per-case time limit of {timeout:g} s "
+                                    "(caseTimeout); its worker process was stopped")
+                break
+            if kind is None and not proc.is_alive():
+                try:   # anything the child put just before dying
+                    while True:
+                        kind, payload = q.get_nowait()
+                        if kind == "status":
+                            finished.add(payload["index"])
+                            report(payload)
+                        elif kind == "end":
+                            ended = True
+                except queue_mod.Empty:
+                    pass
+                if not ended:
+                    fault = WorkerDied(f"the worker process ended without a result (exit code {proc.exitcode}; "
+                                       "a crash or out of memory) while computing this case")
+                break
+        if proc.is_alive():
+            proc.kill()
+        proc.join()
+        q.close()
+        if ended or fault is None:
+            continue
+        rest = [t for t in seg if t.index not in finished]
+        suspects = [t for t in rest if current and t.index in current]
+        if not suspects:   # died before starting any case: nothing to blame, do not loop
+            for t in rest:
+                report(_record_error(out, t, fault))
+            continue
+        others = [t for t in rest if t not in suspects]
+        if len(suspects) > 1:   # which case of the group? each alone
+            segments[:0] = [(suspects, 1), (others, pack)]
+        else:
+            report(_record_error(out, suspects[0], fault))
+            segments[:0] = [(others, pack)]
+    return statuses
+
+
 def _compute_group(group, p: Params, backend: str, out: Path, id_columns) -> list[dict]:
     from .extract import extract_many
 
     if not group:
         return []
+    stall = os.environ.get(STALL_ENV)
+    if stall and any(str(t.row.get("ID", "")) == stall for t, _ in group):
+        time.sleep(1e6)
     try:
         tables = extract_many([item for _, item in group], p, backend)
     except Exception:
@@ -246,6 +401,7 @@ def _write_case(out: Path, task: CaseTask, table: pd.DataFrame, n_regions: int) 
     table_path, done_path, err_path = _case_paths(out, task.index)
     write_table(table, table_path, na_rep="NaN")   # explicit NaN: ID columns are read with no NA guessing
     meta = {"key": task.key, "index": task.index, "regions": n_regions, "pid": os.getpid(),
+            "columns": [c for c in task.row if c not in ("Image", "Mask", "Label")],
             "run": os.environ.get("RLNFAST_RUN_ID", ""), "finished": time.time()}
     atomic_write_text(done_path, json.dumps(meta))   # the commit marker, written last
     if err_path.exists():
@@ -258,8 +414,9 @@ def _record_error(out: Path, task: CaseTask, exc: Exception) -> dict:
     if done_path.exists():
         done_path.unlink()
     reason = f"{type(exc).__name__}: {exc}"
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=5))
     atomic_write_text(err_path, json.dumps({"index": task.index, "key": task.key, "error": reason,
-                                            "traceback": traceback.format_exc(limit=5)}))
+                                            "traceback": tb}))
     return {"index": task.index, "ok": False, "error": reason}
 
 
@@ -372,8 +529,8 @@ class RunResult:
 
 def run(batch, params=None, out_dir=None, executor=None, backend: str = "auto", *, output=None,
         chunk_size: int = 8, prefetch: int = 2, pack_size: int = 4, max_in_flight: int | None = None,
-        progress: bool = True,
-        base_dir=None) -> RunResult:
+        progress: bool = True, base_dir=None, case_timeout: float = DEFAULT_CASE_TIMEOUT,
+        content_hash: bool = False, lock_wait: float = 0.0) -> RunResult:
     """Run a batch: compute what is not done yet, then merge every case into one table.
 
     Parameters
@@ -389,17 +546,83 @@ def run(batch, params=None, out_dir=None, executor=None, backend: str = "auto", 
         (``concurrent.futures`` pools, ``dask.distributed.Client.get_executor()``).
     output
         Path of the merged table (.csv or .parquet); default ``out_dir/features.csv``.
+    case_timeout
+        Seconds one case may take (0: no limit). Cases then compute in a watched child process (one per
+        chunk); a case past the limit, or whose process dies, goes to errors.csv with ``CaseTimeout`` /
+        ``WorkerDied`` and the run goes on. Not enforced inside daemonic workers (Dask: a warning).
+    content_hash
+        Resume on the inputs' content (SHA-256) instead of their size and modification time.
+    lock_wait
+        One run per out-dir at a time: seconds to wait for another run's lock before OutDirLocked.
     """
-    p = load_params(params)
-    df = read_batch(batch, base_dir)
+    if case_timeout is None or not (float(case_timeout) >= 0) or not np.isfinite(float(case_timeout)):
+        raise ValueError(f"case_timeout={case_timeout!r}: expected seconds >= 0 (0: no limit)")
     if out_dir is None:
         raise ValueError("out_dir: a folder for per-case results is required")
+    with out_dir_lock(out_dir, lock_wait):
+        return _run(batch, params, out_dir, executor, backend, output, chunk_size, prefetch, pack_size,
+                    max_in_flight, progress, base_dir, case_timeout, content_hash)
+
+
+class OutDirLocked(RuntimeError):
+    """Another run holds the out-dir (its ``.lock``)."""
+
+
+class out_dir_lock:
+    """An exclusive lock on ``out_dir/.lock`` (fcntl.flock: released by the OS when the holder dies, so a
+    SIGKILLed run never leaves a stale lock). Busy: wait up to ``wait`` seconds, then OutDirLocked."""
+
+    def __init__(self, out_dir, wait: float = 0.0):
+        self.path = Path(out_dir) / ".lock"
+        self.wait = float(wait or 0.0)
+        self.fd = None
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            import fcntl
+        except ImportError:   # not POSIX: no lock
+            self.fd = fd
+            return self
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    holder = ""
+                    try:
+                        holder = self.path.read_text().strip()
+                    except OSError:
+                        pass
+                    raise OutDirLocked(f"out-dir {str(self.path.parent)!r} is in use by another run"
+                                       + (f" ({holder})" if holder else "")
+                                       + "; wait for it to finish (--wait-lock SECONDS) or use another out-dir") from None
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()}".encode())
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            os.close(self.fd)   # releases the flock
+            self.fd = None
+
+
+def _run(batch, params, out_dir, executor, backend, output, chunk_size, prefetch, pack_size, max_in_flight,
+         progress, base_dir, case_timeout, content_hash) -> RunResult:
+    p = load_params(params)
+    df = read_batch(batch, base_dir)
     out = Path(out_dir)
     (out / CASE_DIR).mkdir(parents=True, exist_ok=True)
     ph = params_hash(p)
     id_columns = [c for c in df.columns if c not in ("Image", "Mask", "Label")]
     rows = df.to_dict("records")
-    tasks = [CaseTask(i, r, case_key(r, ph)) for i, r in enumerate(rows)]
+    tasks = [CaseTask(i, r, case_key(r, ph, content_hash)) for i, r in enumerate(rows)]
     todo = [t for t in tasks if not _is_done(out, t.index, t.key)]
     skipped = len(tasks) - len(todo)
     serial = executor is None or isinstance(executor, SerialExecutor)
@@ -424,6 +647,7 @@ def run(batch, params=None, out_dir=None, executor=None, backend: str = "auto", 
         while queue or in_flight:
             while queue and len(in_flight) < in_flight_cap:
                 kwargs = {"on_case": count} if serial else {}
+                kwargs["case_timeout"] = float(case_timeout)
                 in_flight.append(executor.submit(run_chunk, queue.pop(0), params_dict, str(out), backend,
                                                  prefetch, id_columns, pack_size, **kwargs))
             statuses = in_flight.pop(0).result()
@@ -455,9 +679,16 @@ def merge(out: Path, tasks: list, id_columns) -> tuple[pd.DataFrame, pd.DataFram
     for t in tasks:
         table_path, done_path, err_path = _case_paths(out, t.index)
         if _is_done(out, t.index, t.key):
-            frames.append(pd.read_csv(table_path, dtype={c: str for c in id_columns}, keep_default_na=False,
-                                      float_precision="round_trip",
-                                      na_values=["nan", "NaN"]))
+            try:
+                stored = json.loads(done_path.read_text()).get("columns")
+            except (OSError, ValueError):
+                stored = None
+            stored = list(id_columns) if stored is None else list(stored)
+            f = pd.read_csv(table_path, dtype={c: str for c in set(id_columns) | set(stored)}, keep_default_na=False,
+                            float_precision="round_trip", na_values=["nan", "NaN"])
+            # the batch columns come from the current batch row (a corrected ID, an added outcome column)
+            f = f.drop(columns=[c for c in stored if c in f.columns])
+            frames.append(_case_table(t, f, id_columns))
         else:
             reason = "not computed"
             if err_path.exists():

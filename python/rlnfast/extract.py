@@ -9,7 +9,7 @@ from . import _backends
 from ._version import __version__
 from .features import feature_classes
 from .imagetypes import REGISTRY as IMAGE_TYPE_REGISTRY
-from .imagetypes import ImageTypeContext
+from .imagetypes import PIPELINE, ImageTypeContext
 from .io import Volume, check_geometry, read_volume
 from .params import Params, load_params
 from .regions import Regions, find_regions
@@ -23,6 +23,7 @@ def load_inputs(image, labels, *, spacing=None, geometry_tolerance=None) -> tupl
         # a bare array label map lies on the image's grid
         lab = Volume(lab.array, img.spacing, img.origin, img.direction, lab.name)
     check_geometry(img, lab, geometry_tolerance)
+    img.meta["mask_reader"] = lab.reader  # reported as diagnostics_Mask-original_Reader
     return img, lab
 
 
@@ -83,35 +84,67 @@ def extract_many(items, p: Params, backend: str) -> list[pd.DataFrame]:
     per_case_cols: list[dict] = [{} for _ in items]
     per_case_diag: list[dict] = [{} for _ in items]
     caches: list[dict] = [{} for _ in items]   # per case, shared by its image types (e.g. the gathered HU)
+    from .preprocessing import active
+
+    filters = any(getattr(IMAGE_TYPE_REGISTRY.get(t), "pyradiomics", False) and t != "Original" for t in p.image_types)
+    if active(p.settings, filters, any(fc.delegated for fc, _ in enabled)):
+        # pyradiomics' preprocessing and image types (rlnfast.preprocessing), shared through the case cache
+        for cache in caches:
+            cache.update({PIPELINE: True, "general settings": p.settings, "lbp3d": "LBP3D" in p.image_types})
 
     def collect(outputs):
         for cols, diag, (c, d) in zip(per_case_cols, per_case_diag, outputs):
             cols.update(c)
             diag.update(d)
 
+    general = [ImageTypeContext(img, regions, dict(p.settings), backend, cache)
+               for (img, regions), cache in zip(items, caches)]
+    for fc, feats in enabled:
+        if fc.per_case is not None:   # pyradiomics' shape: first, as in pyradiomics
+            collect(fc.per_case(general, feats))
     for itype in p.image_types:
         if itype not in IMAGE_TYPE_REGISTRY:
             raise ValueError(f"imageType {itype!r} is not available in this build of rlnfast")
         ctxs = [ImageTypeContext(img, regions, p.settings_for(itype), backend, cache)
                 for (img, regions), cache in zip(items, caches)]
-        datas = [IMAGE_TYPE_REGISTRY[itype](ctx) for ctx in ctxs]
-        for (img, regions), data, diag in zip(items, datas, per_case_diag):
-            empty = np.diff(data.offsets) == 0
-            if empty.any():
-                # only possible after nonFinite: drop (find_regions refuses absent labels)
-                reasons = diag.setdefault("diagnostics_Reason", np.array([""] * len(regions), dtype=object))
-                for i in np.nonzero(empty)[0]:
-                    reasons[i] = "; ".join(r for r in (reasons[i], f"empty region: no finite voxels in {itype}") if r)
-            for k, v in data.diagnostics.items():
-                diag[f"diagnostics_{itype}_{k}"] = v
-        for fc, feats in enabled:
-            if fc.applies_to(itype):
-                collect(fc.per_image_type(itype, datas, ctxs, feats))
+        per_case = [IMAGE_TYPE_REGISTRY[itype](ctx) for ctx in ctxs]
+        per_case = [d if isinstance(d, list) else [d] for d in per_case]
+        # a pyradiomics image type yields several images (LoG sigmas, wavelet decompositions): by name
+        names = list(dict.fromkeys(d.name for ds in per_case for d in ds))
+        for cache, diag in zip(caches, per_case_diag):
+            why = cache.get("image type reasons", {}).get(itype)
+            if why:
+                diag[f"diagnostics_{itype}_Reason"] = why
+        for name in names:
+            datas = [next((d for d in ds if d.name == name), None) for ds in per_case]
+            datas = [d if d is not None else _no_image(name, len(regions)) for d, (_, regions) in zip(datas, items)]
+            for (img, regions), data, diag in zip(items, datas, per_case_diag):
+                empty = np.diff(data.offsets) == 0
+                if empty.any():
+                    # nonFinite: drop, or pyradiomics refusing the region (checkMask, resegmentation)
+                    reasons = diag.setdefault("diagnostics_Reason", np.array([""] * len(regions), dtype=object))
+                    for i in np.nonzero(empty)[0]:
+                        why = data.reasons.get(int(i), f"empty region: no finite voxels in {itype}")
+                        if why not in reasons[i]:
+                            reasons[i] = "; ".join(r for r in (reasons[i], why) if r)
+                for k, v in data.diagnostics.items():
+                    diag[f"diagnostics_{itype}_{k}"] = v
+            for fc, feats in enabled:
+                if fc.applies_to(itype):
+                    collect(fc.per_image_type(itype, datas, ctxs, feats))
     for fc, feats in enabled:
         if fc.per_region is not None:
             collect(fc.per_region(items, p, feats, backend))
     return [_table(img, regions, p, backend, cols, diag)
             for (img, regions), cols, diag in zip(items, per_case_cols, per_case_diag)]
+
+
+def _no_image(name, n):
+    from .imagetypes import ImageTypeData
+
+    return ImageTypeData(np.zeros(0), np.zeros(n + 1, np.int64), np.float64, None, {}, name=name,
+                         voxel_volume=np.full(n, np.nan), reasons={r: f"pyradiomics yields no {name} image" for r in range(n)},
+                         region_inputs=[None] * n)
 
 
 def _table(img, regions, p, backend, columns, diag) -> pd.DataFrame:
@@ -128,6 +161,9 @@ def _table(img, regions, p, backend, columns, diag) -> pd.DataFrame:
     out["diagnostics_Configuration_EnabledImageTypes"] = [json.dumps(_jsonable(p.image_types), sort_keys=True)] * n
     out["diagnostics_Image-original_Spacing"] = [tuple(float(s) for s in img.spacing)] * n
     out["diagnostics_Image-original_Size"] = [tuple(int(s) for s in img.array.shape[::-1])] * n
+    # which reader decoded the files: 'rlnfast-nifti', 'SimpleITK' or 'SimpleITK (why)'; '' for arrays
+    out["diagnostics_Image-original_Reader"] = [img.reader] * n
+    out["diagnostics_Mask-original_Reader"] = [img.meta.get("mask_reader", "")] * n
     bb = np.stack([bbox[:, 2], bbox[:, 1], bbox[:, 0], bbox[:, 5] - bbox[:, 2] + 1, bbox[:, 4] - bbox[:, 1] + 1,
                    bbox[:, 3] - bbox[:, 0] + 1], axis=1) if n else np.zeros((0, 6), np.int64)
     out["diagnostics_Mask-original_BoundingBox"] = list(map(tuple, bb.tolist()))

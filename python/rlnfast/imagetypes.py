@@ -44,10 +44,19 @@ class ImageTypeData:
     value_dtype: object = None            # dtype pyradiomics would bin in (the image's dtype for Original)
     crop: Callable[[int], np.ndarray] | None = None
     diagnostics: dict = field(default_factory=dict)
+    # pyradiomics image types (rlnfast.preprocessing): the image's name ('original', 'log-sigma-1-0-mm-3D', ...;
+    # feature prefix name + '_'), each region's voxel volume (after resampling), why a region has no values,
+    # and each region's (croppedImage, croppedMask, kwargs) as pyradiomics' computeFeatures receives them.
+    name: str | None = None
+    voxel_volume: np.ndarray | None = None
+    reasons: dict = field(default_factory=dict)
+    region_inputs: list | None = None
 
 
-def original(ctx: ImageTypeContext) -> ImageTypeData:
-    """The CT as it is (pyradiomics 'Original')."""
+def original(ctx: ImageTypeContext):
+    """The CT as it is (pyradiomics 'Original'); after pyradiomics' preprocessing when that is active."""
+    if ctx.cache.get(PIPELINE):
+        return pyradiomics_images("Original", ctx)
     arr = ctx.volume.array
     values, offsets = _hu_values(ctx)
 
@@ -106,6 +115,53 @@ def dem(ctx: ImageTypeContext) -> ImageTypeData:
     return ImageTypeData(values, offsets, np.float64, crop, diag)
 
 
+PIPELINE = "pyradiomics pipeline"   # ctx.cache key: True when extract runs pyradiomics' pipeline
+
+
+def case_prep(ctx: ImageTypeContext):
+    """The case's :class:`rlnfast.preprocessing.CasePrep` (built once, shared by image types and classes)."""
+    from .preprocessing import CasePrep
+
+    key = ("pyradiomics prep",)
+    if key not in ctx.cache:
+        ctx.cache[key] = CasePrep(ctx.volume, ctx.regions, ctx.cache.get("general settings", ctx.settings),
+                                  lbp3d=bool(ctx.cache.get("lbp3d")))
+    return ctx.cache[key]
+
+
+def pyradiomics_images(image_type: str, ctx: ImageTypeContext) -> list:
+    """pyradiomics' image type on every region (rlnfast.preprocessing): one ImageTypeData per image it yields
+    (LoG: one per sigma, Wavelet: one per decomposition), named as pyradiomics names them."""
+    import SimpleITK as sitk
+
+    prep = case_prep(ctx)
+    n = len(ctx.regions)
+    out = []
+    for name, items in prep.filtered(image_type, ctx.settings).items():
+        vals, counts, vv, reasons, dtype = [], np.zeros(n, np.int64), np.full(n, np.nan), {}, None
+        for r, it in enumerate(items):
+            if it is None:
+                reasons[r] = prep.region(r).reason or f"pyradiomics yields no {name} image for this region"
+                continue
+            ci, cm, kw = it
+            a = sitk.GetArrayViewFromImage(ci)
+            v = a[sitk.GetArrayViewFromImage(cm) == kw["label"]]
+            dtype = dtype or a.dtype
+            vals.append(np.asarray(v, np.float64))
+            counts[r] = v.size
+            sx, sy, sz = ci.GetSpacing()
+            vv[r] = sx * sy * sz
+        offsets = np.zeros(n + 1, np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        values = np.concatenate(vals) if vals else np.zeros(0)
+        out.append(ImageTypeData(values, offsets, dtype or np.float64, None, {}, name=name, voxel_volume=vv,
+                                 reasons=reasons, region_inputs=items))
+    if not out:   # pyradiomics yields no image at all (LoG without sigma, LBP3D with force2D): no columns, a reason
+        ctx.cache.setdefault("image type reasons", {})[image_type] = (
+            f"pyradiomics yields no {image_type} image with these settings (no features)")
+    return out
+
+
 @dataclass(frozen=True)
 class ImageType:
     """An image type as ``extract`` and the parameter files see it."""
@@ -115,6 +171,7 @@ class ImageType:
     compute: Callable[[ImageTypeContext], ImageTypeData]
     settings: dict = field(default_factory=dict)   # settings it reads (general or per image type), with defaults
     aliases: tuple = ()                           # other spellings accepted in parameter files
+    pyradiomics: bool = False                     # pyradiomics' image type (needs pyradiomics, or Original)
 
     def __call__(self, ctx: ImageTypeContext) -> ImageTypeData:
         return self.compute(ctx)
@@ -130,7 +187,24 @@ def register(it: ImageType) -> ImageType:
 
 
 _MAP_SETTINGS = {"gamma": 2.0, "clipRange": [-1000.0, 3071.0], "referenceDensity": None}
-register(ImageType("Original", "original_", original, aliases=("original",)))
+register(ImageType("Original", "original_", original, aliases=("original",), pyradiomics=True))
+
+# pyradiomics' filtered image types (radiomics.imageoperations.get<Name>Image, run by rlnfast.preprocessing):
+# names, settings and defaults as pyradiomics; feature names '<image name>_<class>_<feature>'.
+_PYRADIOMICS_TYPES = {
+    "LoG": ("log-sigma-", {"sigma": None}),   # None: pyradiomics' [] (no LoG image); DEM's sigma shares the key
+    "Wavelet": ("wavelet-", {"wavelet": "coif1", "level": 1, "start_level": 0}),
+    "Square": ("square_", {}),
+    "SquareRoot": ("squareroot_", {}),
+    "Logarithm": ("logarithm_", {}),
+    "Exponential": ("exponential_", {}),
+    "Gradient": ("gradient_", {"gradientUseSpacing": True}),
+    "LBP2D": ("lbp-2D_", {"lbp2DRadius": 1, "lbp2DSamples": 8, "lbp2DMethod": "uniform"}),
+    "LBP3D": ("lbp-3D-", {"lbp3DLevels": 2, "lbp3DIcosphereRadius": 1, "lbp3DIcosphereSubdivision": 1}),
+}
+for _name, (_prefix, _settings) in _PYRADIOMICS_TYPES.items():
+    register(ImageType(_name, _prefix, (lambda n: lambda ctx: pyradiomics_images(n, ctx))(_name), dict(_settings),
+                       aliases=(_name.lower(),), pyradiomics=True))
 register(ImageType("Elasticity", "E_original_", elasticity, dict(_MAP_SETTINGS), aliases=("elasticity", "e")))
 register(ImageType("DEM", "DEM_original_", dem, {**_MAP_SETTINGS, "sigma": 1.0}, aliases=("dem",)))
 

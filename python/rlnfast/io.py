@@ -1,7 +1,12 @@
-"""Reading and writing volumes: the only module that touches image files (SimpleITK for NIfTI, NRRD, DICOM).
+"""Reading and writing volumes: the only module that touches image files (with :mod:`rlnfast.nifti` for
+NIfTI-1, SimpleITK for everything else: NRRD, MetaImage, DICOM, and the NIfTI files the fast reader declines).
 
 A :class:`Volume` is a NumPy array in (z, y, x) order plus SimpleITK geometry (spacing, origin and
-direction in (x, y, z) order), so everything below this module works on arrays.
+direction in (x, y, z) order), so everything below this module works on arrays. ``Volume.reader`` says which
+reader produced it: ``'rlnfast-nifti'``, ``'SimpleITK'`` or ``'SimpleITK (<why the fast reader declined>)'``
+(empty for arrays and images passed in).
+
+``RLNFAST_NIFTI_READER=sitk`` reads NIfTI files with SimpleITK too.
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ class Volume:
     direction: tuple = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
     name: str = "image"
     meta: dict = field(default_factory=dict)
+    reader: str = ""
 
     @property
     def shape(self):
@@ -64,6 +70,104 @@ def _describe(x) -> str:
     return type(x).__name__
 
 
+# ---- truncated files ---------------------------------------------------------------------------------------
+# SimpleITK reads a truncated .nii.gz (and a short gzip NRRD) as zeros without a word. Before trusting it,
+# the file's data size (decompressed, to the end of the gzip stream) is compared with what its header says.
+
+def _nifti_expected(head: bytes) -> int | None:
+    """Bytes a NIfTI-1/2 file holds according to its header (vox_offset + voxels * bitpix / 8), or None."""
+    import struct
+
+    if len(head) < 348:
+        return None
+    for end in "<>":
+        (sz,) = struct.unpack(end + "i", head[:4])
+        if sz == 348:
+            dim = struct.unpack(end + "8h", head[40:56])
+            (bitpix,) = struct.unpack(end + "h", head[72:74])
+            (vox_offset,) = struct.unpack(end + "f", head[108:112])
+            break
+        if sz == 540 and len(head) >= 540:
+            (bitpix,) = struct.unpack(end + "h", head[14:16])
+            dim = struct.unpack(end + "8q", head[16:80])
+            (vox_offset,) = struct.unpack(end + "q", head[168:176])
+            break
+    else:
+        return None
+    nd = int(dim[0])
+    if not 1 <= nd <= 7 or bitpix <= 0 or not np.isfinite(vox_offset) or vox_offset < 0:
+        return None
+    nvox = 1
+    for d in dim[1:nd + 1]:
+        nvox *= max(int(d), 0)
+    return int(vox_offset) + nvox * int(bitpix) // 8
+
+
+_NRRD_TYPES = {"uchar": 1, "unsigned char": 1, "uint8": 1, "uint8_t": 1, "signed char": 1, "int8": 1,
+               "int8_t": 1, "char": 1, "short": 2, "short int": 2, "signed short": 2, "signed short int": 2,
+               "int16": 2, "int16_t": 2, "ushort": 2, "unsigned short": 2, "unsigned short int": 2,
+               "uint16": 2, "uint16_t": 2, "int": 4, "signed int": 4, "int32": 4, "int32_t": 4, "uint": 4,
+               "unsigned int": 4, "uint32": 4, "uint32_t": 4, "longlong": 8, "long long": 8,
+               "long long int": 8, "signed long long": 8, "signed long long int": 8, "int64": 8, "int64_t": 8,
+               "ulonglong": 8, "unsigned long long": 8, "unsigned long long int": 8, "uint64": 8,
+               "uint64_t": 8, "float": 4, "double": 8}
+
+
+def _stream_size(f, chunk=1 << 22) -> int:
+    n = 0
+    while True:
+        b = f.read(chunk)
+        if not b:
+            return n
+        n += len(b)
+
+
+def check_complete(path, name: str = "image") -> None:
+    """ValueError naming the file when a .nii/.nii.gz holds fewer bytes than its header promises or its gzip
+    stream ends early or is corrupt, or a gzip-encoded .nrrd's data decompresses short. Other formats pass."""
+    import gzip
+    import zlib
+
+    path = Path(path)
+    lower = path.name.lower()
+    what = f"{name} file {str(path)!r}"
+    try:
+        if lower.endswith(".nii.gz") or lower.endswith(".nii"):
+            opener = gzip.open if lower.endswith(".gz") else open
+            with opener(path, "rb") as f:
+                head = f.read(540)
+                expected = _nifti_expected(head)
+                got = len(head) + _stream_size(f)
+            if expected is not None and got < expected:
+                raise ValueError(f"{what} is truncated: {got} bytes of data where its header needs {expected}")
+        elif lower.endswith(".nrrd"):
+            with open(path, "rb") as f:
+                fields, line = {}, f.readline()
+                if not line.startswith(b"NRRD"):
+                    return
+                while True:
+                    line = f.readline()
+                    if not line or not line.strip():
+                        break
+                    if b":" in line and not line.startswith(b"#"):
+                        k, v = line.decode("latin-1").split(":", 1)
+                        fields[k.strip().lower()] = v.strip().lstrip("=").strip()
+                if fields.get("encoding", "raw") not in ("gzip", "gz") or "data file" in fields \
+                        or "datafile" in fields:
+                    return
+                size = _NRRD_TYPES.get(fields.get("type", "").lower())
+                sizes = [int(v) for v in fields.get("sizes", "").split()]
+                if size is None or not sizes:
+                    return
+                expected = size * int(np.prod(sizes, dtype=np.int64))
+                got = _stream_size(gzip.GzipFile(fileobj=f, mode="rb"))
+            if got < expected:
+                raise ValueError(f"{what} is truncated: its gzip data holds {got} bytes where its header "
+                                 f"needs {expected}")
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise ValueError(f"{what} is truncated or corrupt (gzip: {exc})") from None
+
+
 def read_volume(source, spacing=None, name: str = "image") -> Volume:
     """A :class:`Volume` from a file path, a SimpleITK image, a Volume, a NumPy array or a device array
     (CuPy, torch CUDA tensor: copied to the host).
@@ -77,21 +181,12 @@ def read_volume(source, spacing=None, name: str = "image") -> Volume:
         path = Path(source)
         if not path.exists():
             raise FileNotFoundError(f"{name} file {str(path)!r} does not exist")
-        import SimpleITK as sitk
-
-        try:
-            if path.is_dir():
-                reader = sitk.ImageSeriesReader()
-                files = reader.GetGDCMSeriesFileNames(str(path))
-                if not files:
-                    raise ValueError(f"{name} folder {str(path)!r}: no DICOM series found")
-                reader.SetFileNames(files)
-                img = reader.Execute()
-            else:
-                img = sitk.ReadImage(str(path))
-        except RuntimeError as exc:
-            raise ValueError(f"{name} file {str(path)!r} could not be read: {str(exc).strip().splitlines()[-1]}") from exc
-        vol = _from_sitk(img, f"{name} {str(path)!r}")
+        vol, why = None, None
+        if path.is_file() and path.name.lower().endswith((".nii", ".nii.gz")):
+            vol, why = _read_nifti_fast(path, name)
+        if vol is None:
+            vol = _read_sitk(path, name)
+            vol.reader = "SimpleITK" if why is None else f"SimpleITK ({why})"
     elif type(source).__name__ == "Image" and type(source).__module__.startswith("SimpleITK"):
         vol = _from_sitk(source, name)
     else:
@@ -114,7 +209,8 @@ def read_volume(source, spacing=None, name: str = "image") -> Volume:
         raise ValueError(f"{name}: spacing {tuple(vol.spacing)} must be finite and > 0")
     if arr is not vol.array or not arr.flags.c_contiguous:
         arr = np.ascontiguousarray(arr)
-    vol = Volume(arr, tuple(vol.spacing), tuple(vol.origin), tuple(vol.direction), vol.name if vol.name != "image" else name)
+    vol = Volume(arr, tuple(vol.spacing), tuple(vol.origin), tuple(vol.direction),
+                 vol.name if vol.name != "image" else name, reader=vol.reader)
     return vol
 
 
@@ -136,6 +232,40 @@ def _array_view(img) -> np.ndarray:
     arr = np.asarray(_ImageBuffer(img, view))
     arr.flags.writeable = False
     return arr
+
+
+def _read_sitk(path: Path, name: str) -> Volume:
+    import SimpleITK as sitk
+
+    try:
+        if path.is_dir():
+            reader = sitk.ImageSeriesReader()
+            files = reader.GetGDCMSeriesFileNames(str(path))
+            if not files:
+                raise ValueError(f"{name} folder {str(path)!r}: no DICOM series found")
+            reader.SetFileNames(files)
+            img = reader.Execute()
+        else:
+            check_complete(path, name)
+            img = sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        raise ValueError(f"{name} file {str(path)!r} could not be read: {str(exc).strip().splitlines()[-1]}") from exc
+    return _from_sitk(img, f"{name} {str(path)!r}")
+
+
+def _read_nifti_fast(path: Path, name: str):
+    """(Volume, None) from rlnfast's NIfTI reader, or (None, why SimpleITK must read it)."""
+    if os.environ.get("RLNFAST_NIFTI_READER", "").lower() in ("sitk", "simpleitk"):
+        return None, "RLNFAST_NIFTI_READER=sitk"
+    from . import nifti
+
+    try:
+        arr, sp, org, dr = nifti.read_nifti(path)
+    except nifti.Fallback as exc:
+        return None, str(exc)
+    except nifti.CorruptNifti as exc:
+        raise ValueError(f"{name} file {exc}") from None
+    return Volume(arr, sp, org, dr, f"{name} {str(path)!r}", reader=nifti.READER_NAME), None
 
 
 def _from_sitk(img, what) -> Volume:

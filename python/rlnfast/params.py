@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .preprocessing import SETTINGS as PREPROCESSING_SETTINGS
+from .preprocessing import activating
+from .preprocessing import check_settings as check_preprocessing
 
 # General settings, with defaults (pyradiomics names); feature classes (rlnfast.features) and image types
 # (rlnfast.imagetypes) declare their own, and supported_settings() is the union.
@@ -23,6 +27,7 @@ GENERAL_SETTINGS = {
     "connectedComponents": False,  # rlnfast: one region per connected component
     "connectivity": 26,
     "minimumComponentVoxels": 1,
+    **PREPROCESSING_SETTINGS,   # pyradiomics' preprocessing (rlnfast.preprocessing), pyradiomics' defaults
 }
 
 
@@ -64,17 +69,14 @@ def __getattr__(name):
 
 
 # Settings that change nothing rlnfast computes (accepted silently: same result either way).
-NEUTRAL_SETTINGS = {"additionalInfo", "enableCExtensions", "padDistance", "preCrop", "correctMask",
-                    "minimumROIDimensions", "minimumROISize", "label_channel"}
-# Settings of pyradiomics feature classes rlnfast does not compute: warned about, used by delegation only.
-FOREIGN_CLASS_SETTINGS = {"distances", "symmetricalGLCM", "weightingNorm", "gldm_a", "force2D",
-                          "force2Ddimension", "force2DDimension"}
-# Settings that would change rlnfast's features and are not implemented: refused when not at the default.
-REFUSED_SETTINGS = {
-    "normalize": False, "normalizeScale": 1, "removeOutliers": None, "resampledPixelSpacing": None,
-    "interpolator": None, "resegmentRange": None, "resegmentMode": None, "resegmentShape": None,
-    "kernelRadius": None, "maskedKernel": None, "initValue": None, "voxelBatch": None,
-}
+NEUTRAL_SETTINGS = {"additionalInfo", "enableCExtensions", "label_channel"}
+# Kept for callers of earlier versions: every pyradiomics class setting is now declared by its class.
+FOREIGN_CLASS_SETTINGS: set = set()
+# Settings of pyradiomics' voxel-based extraction: refused by name when not at the default.
+REFUSED_SETTINGS = {"kernelRadius": None, "maskedKernel": None, "initValue": None, "voxelBatch": None}
+# rlnfast's own classes and image types, which do not follow pyradiomics' preprocessing.
+RLNFAST_ONLY_CLASSES = ("fractal",)
+RLNFAST_ONLY_IMAGE_TYPES = ("Elasticity", "DEM")
 PYRADIOMICS_CLASSES = ("shape", "shape2D", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
 
 
@@ -101,6 +103,26 @@ class Params:
                 "featureClass": {k: (list(v) if v is not None else None) for k, v in self.feature_classes.items()}}
 
 
+# Parameter files are a few hundred bytes; a limit keeps a hostile one from costing memory or time.
+MAX_PARAMS_BYTES = 1 << 20
+
+
+def _yaml_load(text: str):
+    """``yaml.safe_load`` without aliases: a 370-byte file of nested aliases ("billion laughs") expands to
+    gigabytes, and a parameter file never needs one. Anchors alone are harmless and allowed."""
+    import yaml
+
+    class NoAliasSafeLoader(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                ev = self.peek_event()
+                raise ValueError(f"YAML alias *{ev.anchor} (line {ev.start_mark.line + 1}): aliases are not "
+                                 "allowed in parameter files; write the value out")
+            return super().compose_node(parent, index)
+
+    return yaml.load(text, Loader=NoAliasSafeLoader)   # noqa: S506 - a SafeLoader subclass
+
+
 def _read(source) -> tuple[dict, str]:
     if source is None:
         return {}, "defaults"
@@ -112,14 +134,16 @@ def _read(source) -> tuple[dict, str]:
         path = Path(source)
         if not path.exists():
             raise FileNotFoundError(f"parameter file {str(path)!r} does not exist")
+        size = path.stat().st_size
+        if size > MAX_PARAMS_BYTES:
+            raise ValueError(f"parameter file {str(path)!r} is {size} bytes; parameter files are at most "
+                             f"{MAX_PARAMS_BYTES} bytes")
         text = path.read_text(encoding="utf-8")
         try:
             if path.suffix.lower() == ".json":
                 data = json.loads(text)
             else:
-                import yaml
-
-                data = yaml.safe_load(text)
+                data = _yaml_load(text)
         except Exception as exc:
             raise ValueError(f"parameter file {str(path)!r} could not be parsed: {exc}") from exc
         if data is None:
@@ -133,8 +157,8 @@ def _read(source) -> tuple[dict, str]:
 def load_params(source=None, *, allow_foreign: bool = False, **overrides) -> Params:
     """Parse pyradiomics-style parameters.
 
-    ``allow_foreign`` accepts pyradiomics feature classes rlnfast does not compute (recorded in
-    ``foreign_classes`` for the drop-in extractor to delegate); otherwise they are refused by name.
+    pyradiomics' classes (shape, glcm, ...) are registered feature classes (rlnfast.features.pyradiomics_classes,
+    computed by pyradiomics); ``allow_foreign`` is accepted for compatibility and changes nothing.
     Keyword ``overrides`` are settings, as pyradiomics' extractor accepts them.
     """
     data, where = _read(source)
@@ -142,7 +166,9 @@ def load_params(source=None, *, allow_foreign: bool = False, **overrides) -> Par
     if unknown_top:
         raise ValueError(f"{where}: unknown section(s) {sorted(unknown_top)} (expected setting, imageType, featureClass)")
     if data.get("voxelSetting"):
-        raise ValueError(f"{where}: voxelSetting (voxel-based extraction) is not supported by rlnfast")
+        raise ValueError(f"{where}: voxelSetting (pyradiomics' voxel-based extraction: "
+                         f"{', '.join(sorted(data['voxelSetting']))}) is not supported by rlnfast.extract; "
+                         "the drop-in rlnfast.pyradiomics.RadiomicsFeatureExtractor runs it through pyradiomics")
     p = Params(source=where)
     supported = supported_settings()
     settings = dict(data.get("setting") or {})
@@ -171,16 +197,72 @@ def load_params(source=None, *, allow_foreign: bool = False, **overrides) -> Par
             if feats is not None and not isinstance(feats, (list, tuple)):
                 raise ValueError(f"{where}: featureClass {name}: expected a list of features or nothing")
             if name in classes:
+                why = _unavailable(name)
+                if why:
+                    raise ValueError(f"{where}: featureClass {name!r} {why}")
                 p.feature_classes[name] = list(feats) if feats else None
-            elif name in PYRADIOMICS_CLASSES and allow_foreign:
-                p.foreign_classes[name] = list(feats) if feats else None
             else:
-                raise ValueError(f"{where}: featureClass {name!r} is not computed by rlnfast (supported: "
-                                 f"{', '.join(classes)}; the pyradiomics drop-in "
-                                 "rlnfast.pyradiomics.RadiomicsFeatureExtractor delegates other classes)")
+                raise ValueError(f"{where}: featureClass {name!r} does not exist (supported: {', '.join(classes)})")
     _check_class_settings(p, where)
     _check_feature_names(p, where)
+    _check_combinations(p, where)
     return p
+
+
+def lbp3d_missing() -> str | None:
+    """What pyradiomics' LBP3D filter imports and cannot (it then yields nothing, silently), or None."""
+    for mod, name in (("scipy.stats", "kurtosis"), ("scipy.ndimage", "map_coordinates"),
+                      ("scipy.special", "sph_harm"), ("trimesh.creation", "icosphere")):
+        try:
+            m = __import__(mod, fromlist=[name])
+            getattr(m, name)
+        except (ImportError, AttributeError):
+            return f"{mod}.{name}"
+    return None
+
+
+def _unavailable(name):
+    from .features import feature_classes
+
+    fc = feature_classes()[name]
+    return fc.unavailable() if fc.unavailable is not None else None
+
+
+def _check_combinations(p: Params, where: str) -> None:
+    """What cannot be honoured together is refused, naming the key that matters."""
+    from .imagetypes import REGISTRY
+
+    pre = activating(p.settings)
+    rl = [c for c in p.feature_classes if c in RLNFAST_ONLY_CLASSES] + \
+         [f"imageType {t}" for t in p.image_types if t in RLNFAST_ONLY_IMAGE_TYPES]
+    if pre and rl:
+        raise ValueError(f"{where}: setting {pre[0]!r} (pyradiomics' preprocessing) is not applied to rlnfast's "
+                         f"{rl[0]}; remove {pre[0]!r} or {rl[0]}")
+    filters = [t for t in p.image_types if REGISTRY[t].pyradiomics and t != "Original"]
+    if filters and "fractal" in p.feature_classes:
+        raise ValueError(f"{where}: featureClass 'fractal' runs on rlnfast's image types (Original, Elasticity, "
+                         f"DEM), not on pyradiomics' imageType {filters[0]!r}")
+    if filters:
+        import importlib.util
+
+        if importlib.util.find_spec("radiomics") is None:
+            raise ValueError(f"{where}: imageType {filters[0]!r} is computed by pyradiomics, an optional dependency "
+                             "of rlnfast that is not installed (pip install --no-build-isolation pyradiomics)")
+    if pre:
+        import importlib.util
+
+        if importlib.util.find_spec("radiomics") is None:
+            raise ValueError(f"{where}: setting {pre[0]!r} runs pyradiomics' preprocessing, and pyradiomics (an "
+                             "optional dependency of rlnfast) is not installed (pip install --no-build-isolation "
+                             "pyradiomics)")
+    if "LBP3D" in p.image_types:
+        missing = lbp3d_missing()
+        if missing:
+            raise ValueError(f"{where}: imageType 'LBP3D' needs {missing}, which cannot be imported here "
+                             "(pyradiomics would silently compute no LBP3D image)")
+    if "shape2D" in p.feature_classes and not p.settings.get("force2D"):
+        raise ValueError(f"{where}: featureClass 'shape2D' needs setting 'force2D': true on 3-D images "
+                         "(pyradiomics computes no shape2D without it)")
 
 
 def _check_settings(settings: dict, where: str, section: str, supported: dict) -> dict:
@@ -190,26 +272,77 @@ def _check_settings(settings: dict, where: str, section: str, supported: dict) -
             out[key] = value
         elif key in NEUTRAL_SETTINGS:
             continue
-        elif key in FOREIGN_CLASS_SETTINGS:
-            warnings.warn(f"{where}: {section} key {key!r} only affects pyradiomics feature classes rlnfast "
-                          "does not compute; it is ignored by rlnfast", stacklevel=3)
         elif key in REFUSED_SETTINGS:
-            if value != REFUSED_SETTINGS[key] and not (key == "interpolator" and not settings.get("resampledPixelSpacing")):
-                raise ValueError(f"{where}: {section} key {key!r}={value!r} is not supported by rlnfast "
-                                 "(it would change the features; remove it or use pyradiomics)")
+            if value != REFUSED_SETTINGS[key]:
+                raise ValueError(f"{where}: {section} key {key!r}={value!r} (pyradiomics' voxel-based extraction) "
+                                 "is not supported by rlnfast.extract")
         else:
             raise ValueError(f"{where}: unknown {section} key {key!r}")
     if out.get("binWidth") is not None:
         bw = out["binWidth"]
-        if not isinstance(bw, (int, float)) or bw <= 0:
-            raise ValueError(f"{where}: {section} binWidth={bw!r}: expected a number > 0")
+        if not _is_number(bw) or not math.isfinite(bw) or bw <= 0:
+            raise ValueError(f"{where}: {section} binWidth={bw!r}: expected a finite number > 0")
     if out.get("binCount") is not None:
         bc = out["binCount"]
         if not isinstance(bc, int) or isinstance(bc, bool) or bc < 1:
             raise ValueError(f"{where}: {section} binCount={bc!r}: expected an integer >= 1")
+    try:
+        check_preprocessing(out)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {section} {exc}") from None
     if "nonFinite" in out and out["nonFinite"] not in ("error", "drop"):
         raise ValueError(f"{where}: {section} nonFinite={out['nonFinite']!r}: expected 'error' or 'drop'")
+    for key, value in out.items():
+        why = _check_general_value(key, value)
+        if why:
+            raise ValueError(f"{where}: {section} {key}={value!r}: expected {why}")
+    if any(k in out for k in ("gamma", "clipRange", "referenceDensity", "sigma")):
+        from .ops import dem as dop
+        from .ops import elasticity as eop
+
+        try:   # the image types' own checks, whether or not Elasticity/DEM is enabled
+            eop.elasticity_params(**eop.params_from_settings(out))
+            if out.get("sigma") is not None and _sigma_is_dems(section, out["sigma"]):
+                dop.check_sigma(out["sigma"])
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{where}: {section} {exc}") from None
     return out
+
+
+def _sigma_is_dems(section: str, sigma) -> bool:
+    """Whether ``sigma`` in this section is DEM's (one scale in mm) rather than LoG's (a list of scales)."""
+    from .imagetypes import canonical
+
+    if section.startswith("imageType "):
+        return canonical(section[len("imageType "):]) == "DEM"
+    return not isinstance(sigma, (list, tuple))
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_general_value(key, v) -> str:
+    """'' when a general or image-type setting's value is usable, else what was expected (every value is
+    checked when the file is read, whether or not the class or image type that reads it is enabled)."""
+    def finite(x):
+        return _is_number(x) and math.isfinite(x)
+
+    if key == "voxelArrayShift":
+        return "" if finite(v) else "a finite number"
+    if key == "label":
+        ok = v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1) or (
+            isinstance(v, list) and v and all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in v))
+        return "" if ok else "nothing, an integer label >= 1 or a list of them"
+    if key == "geometryTolerance":
+        return "" if v is None or (finite(v) and v >= 0) else "nothing or a finite number >= 0"
+    if key == "connectedComponents":
+        return "" if isinstance(v, bool) else "true or false"
+    if key == "connectivity":
+        return "" if v in (6, 26) and not isinstance(v, bool) else "6 or 26"
+    if key == "minimumComponentVoxels":
+        return "" if isinstance(v, int) and not isinstance(v, bool) and v >= 1 else "an integer >= 1"
+    return ""
 
 
 def _check_class_settings(p: Params, where: str) -> None:

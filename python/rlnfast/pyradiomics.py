@@ -1,238 +1,322 @@
-"""A drop-in for ``radiomics.featureextractor.RadiomicsFeatureExtractor`` with rlnfast as the engine.
+"""A drop-in for ``radiomics.featureextractor.RadiomicsFeatureExtractor`` with rlnfast as the first-order engine.
 
     from rlnfast.pyradiomics import RadiomicsFeatureExtractor
     extractor = RadiomicsFeatureExtractor("Params.yaml")          # or a dict, or keyword settings
-    result = extractor.execute("image.nrrd", "mask.nrrd", label=1)  # OrderedDict, pyradiomics' keys
-    table = extractor.execute_all("image.nrrd", "labelmap.nrrd")    # every label in one call
+    result = extractor.execute("image.nrrd", "mask.nrrd", label=1)  # OrderedDict, pyradiomics' keys and order
+    table = extractor.execute_all("image.nrrd", "labelmap.nrrd")    # every label, one row each
 
-The classes rlnfast computes (firstorder; fractal, and the Elasticity/DEM image types, which pyradiomics
-does not have) are computed by rlnfast. Every other enabled class (shape, glcm, ...) and the diagnostics
-are delegated to an installed pyradiomics on the same inputs, so the keys and their order are exactly
-pyradiomics'; without pyradiomics such a class is refused with its name.
+With pyradiomics installed the drop-in is a subclass of pyradiomics' own extractor class, captured when this
+module is imported: parameter files, settings, preprocessing (normalisation, resampling, resegmentation, mask
+checks), every image type (LoG, Wavelet, ...), shape and the texture classes, diagnostics, ``loadImage``,
+``computeShape``, ``addProvenance``, ``loadJSONParams`` (a JSON string) and voxel-based extraction are
+pyradiomics' code; only the ``firstorder`` class of ``computeFeatures`` is computed by rlnfast's kernel (equal to
+pyradiomics to 1e-9 relative). rlnfast's own ``fractal`` class and ``Elasticity`` / ``DEM`` image types can be
+enabled as well; their keys follow pyradiomics'. Because the original class is captured at import, the drop-in
+can replace it inside pyradiomics (``radiomics.featureextractor.RadiomicsFeatureExtractor = ...``) so that
+pyradiomics' CLI, its test harness or a user's tool run through rlnfast.
+
+Without pyradiomics only rlnfast's classes (firstorder, fractal) and image types (Original, Elasticity, DEM) can
+be enabled; anything else is an error that names it.
 """
 from __future__ import annotations
 
 import collections
-import copy
+import json
 import os
-import warnings
 
 import numpy as np
 
-from .params import IMAGE_TYPES, PYRADIOMICS_CLASSES, load_params
-
 RLNFAST_CLASSES = ("firstorder", "fractal")
-RLNFAST_IMAGE_TYPES = ("Elasticity", "DEM")   # image types pyradiomics does not know
+RLNFAST_ONLY_CLASSES = ("fractal",)
+RLNFAST_IMAGE_TYPES = ("Elasticity", "DEM")   # image types pyradiomics does not have
+
+try:
+    from radiomics import featureextractor as _featureextractor
+except ImportError:   # pyradiomics is optional
+    _featureextractor = None
+    _ORIGINAL = None
+else:
+    # The original class, captured now: replacing radiomics.featureextractor.RadiomicsFeatureExtractor with the
+    # drop-in later must not make the drop-in its own base class.
+    _ORIGINAL = getattr(_featureextractor.RadiomicsFeatureExtractor, "_rlnfast_original",
+                        _featureextractor.RadiomicsFeatureExtractor)
 
 
 def _pyradiomics():
-    try:
-        from radiomics import featureextractor
-    except ImportError:
-        return None
-    return featureextractor
+    """pyradiomics' featureextractor module, or None when pyradiomics is not installed."""
+    return _featureextractor
 
 
-class RadiomicsFeatureExtractor:
-    """pyradiomics' extractor interface; see the module docstring."""
+def firstorder_features(image, mask, featureNames=None, backend="auto", **kwargs) -> collections.OrderedDict:
+    """pyradiomics' ``RadiomicsFirstOrder(image, mask, **kwargs)`` (with ``featureNames`` enabled, else the
+    default ones) computed by rlnfast's kernel: {feature name: value}, in pyradiomics' order."""
+    import SimpleITK as sitk
 
-    def __init__(self, *args, **kwargs):
-        self.settings: dict = {}
-        self.enabledImagetypes: dict = {"Original": {}}
-        self.enabledFeatures: dict = {}
-        self.backend = kwargs.pop("backend", "auto")
-        self._user_settings: dict = {}   # what the user set (validated), as opposed to pyradiomics' defaults
-        fe = _pyradiomics()
-        self._pr = None
-        if fe is not None:
-            self._pr = fe.RadiomicsFeatureExtractor()
-            self.settings = copy.deepcopy(self._pr.settings)
-            self.enabledFeatures = {c: [] for c in self._pr.enabledFeatures}
-        else:
-            self.settings = {"label": 1, "binWidth": 25, "voxelArrayShift": 0, "additionalInfo": True}
-            self.enabledFeatures = {"firstorder": []}
-            warnings.warn("pyradiomics is not installed: only rlnfast's classes (firstorder, fractal) can be "
-                          "enabled; pip install --no-build-isolation pyradiomics for the others", stacklevel=2)
-        if args:
-            src = args[0]
-            if isinstance(src, dict):
-                self.loadJSONParams(src)
-            elif isinstance(src, (str, os.PathLike)):
-                self.loadParams(src)
-            else:
-                raise ValueError(f"RadiomicsFeatureExtractor: expected a parameter file path or dict, got {type(src).__name__}")
-        self.settings.update(kwargs)
-        self._user_settings.update(kwargs)
-        self._validate()
+    from .ops import firstorder as op
+    from .spec.firstorder import DEFAULT_FEATURES, FEATURES
 
-    # ---- parameters (pyradiomics names)
-    def loadParams(self, paramsFile):
-        if not os.path.exists(paramsFile):
-            raise FileNotFoundError(f"parameter file {str(paramsFile)!r} does not exist")
-        self._apply(_raw(paramsFile))
+    names = list(dict.fromkeys(featureNames or ()))
+    for f in names:
+        if f not in FEATURES:
+            raise LookupError(f"Feature not found: {f}")   # pyradiomics' enableFeatureByName
+    if not names:
+        names = sorted(DEFAULT_FEATURES, key=lambda f: f"get{f}FeatureValue")
+    arr = sitk.GetArrayFromImage(image)
+    m = sitk.GetArrayFromImage(mask) == kwargs.get("label", 1)
+    values = np.asarray(arr[m], dtype=np.float64)
+    sx, sy, sz = (tuple(image.GetSpacing()) + (1.0, 1.0))[:3]
+    row = op.firstorder(values, np.array([0, values.size], np.int64), bin_width=kwargs.get("binWidth", 25),
+                        bin_count=kwargs.get("binCount"), voxel_array_shift=kwargs.get("voxelArrayShift", 0) or 0,
+                        voxel_volume=sx * sy * sz, value_dtype=arr.dtype, backend=backend)[0]
+    return collections.OrderedDict((f, np.float64(row[FEATURES.index(f)])) for f in names)
 
-    def loadJSONParams(self, JSON_configuration):
-        self._apply(copy.deepcopy(JSON_configuration))
 
-    def _apply(self, raw):
-        raw = raw or {}
-        settings = dict(raw.get("setting") or {})
-        base = copy.deepcopy(self._pr._getDefaultSettings()) if self._pr is not None else {}
-        base.update(settings)
-        self.settings = base
-        self._user_settings = dict(settings)
-        if "imageType" in raw:
-            self.enabledImagetypes = {k: dict(v or {}) for k, v in (raw.get("imageType") or {}).items()}
-        if "featureClass" in raw:
-            self.enabledFeatures = {k: list(v or []) for k, v in (raw.get("featureClass") or {}).items()}
-        self._validate()
+def _rlnfast_keys(extractor, image, mask, label) -> collections.OrderedDict:
+    """rlnfast's own image types / classes (Elasticity, DEM, fractal) for one label, pyradiomics-style keys."""
+    from .extract import extract
 
-    def _validate(self):
-        """Refuse what rlnfast cannot honour, naming the key; keys of delegated classes are fine when a class
-        that uses them is delegated to pyradiomics, and warned about otherwise."""
-        foreign = [c for c in self.enabledFeatures if c not in RLNFAST_CLASSES]
-        with warnings.catch_warnings():
-            if foreign and self._pr is not None:
-                warnings.simplefilter("ignore")
-            load_params({"setting": self._user_settings, "imageType": self.enabledImagetypes,
-                         "featureClass": {k: (v or None) for k, v in self.enabledFeatures.items()}},
-                        allow_foreign=True)
-        if foreign and self._pr is None:
-            raise ValueError(f"feature class(es) {foreign} are not computed by rlnfast and pyradiomics is not "
-                             "installed to delegate them (pip install --no-build-isolation pyradiomics)")
+    itypes = {k: dict(v or {}) for k, v in extractor.enabledImagetypes.items()
+              if k in RLNFAST_IMAGE_TYPES or k == "Original"}
+    classes = {c: (list(f) if f else None) for c, f in extractor.enabledFeatures.items() if c in RLNFAST_CLASSES}
+    if not classes or not itypes:
+        return collections.OrderedDict()
+    keep = {k: v for k, v in extractor.settings.items() if k in ("binWidth", "binCount", "voxelArrayShift")}
+    df = extract(image, mask, {"setting": {**keep, "label": int(label)}, "imageType": itypes,
+                               "featureClass": classes}, backend=getattr(extractor, "backend", "auto"))
+    row = df.iloc[0]
+    out = collections.OrderedDict()
+    for c in df.columns:
+        if c.startswith(("original_fractal_", "E_original_", "DEM_original_")):
+            out[c] = row[c]
+    return out
 
-    def enableAllFeatures(self):
-        classes = list(PYRADIOMICS_CLASSES if self._pr is not None else ()) + list(RLNFAST_CLASSES)
-        self.enabledFeatures = {c: [] for c in dict.fromkeys(["firstorder", *classes])}
 
-    def disableAllFeatures(self):
-        self.enabledFeatures = {}
+if _ORIGINAL is not None:
 
-    def enableFeatureClassByName(self, featureClass, enabled=True):
-        if enabled:
-            if featureClass not in RLNFAST_CLASSES and featureClass not in PYRADIOMICS_CLASSES:
-                raise ValueError(f"feature class {featureClass!r} does not exist")
-            if featureClass not in RLNFAST_CLASSES and self._pr is None:
-                raise ValueError(f"feature class {featureClass!r} is not computed by rlnfast and pyradiomics is "
-                                 "not installed to delegate it")
-            self.enabledFeatures[featureClass] = []
-        else:
-            self.enabledFeatures.pop(featureClass, None)
+    class RadiomicsFeatureExtractor(_ORIGINAL):
+        """pyradiomics' extractor with rlnfast computing ``firstorder``; see the module docstring."""
 
-    def enableFeaturesByName(self, **enabledFeatures):
-        for cls, feats in enabledFeatures.items():
-            self.enableFeatureClassByName(cls)
-            self.enabledFeatures[cls] = list(feats or [])
+        _rlnfast_original = _ORIGINAL
 
-    def enableImageTypeByName(self, imageType, enabled=True, customArgs=None):
-        if enabled:
-            if imageType not in IMAGE_TYPES and self._pr is None:
-                raise ValueError(f"image type {imageType!r} is not supported by rlnfast")
-            self.enabledImagetypes[imageType] = dict(customArgs or {})
-        else:
-            self.enabledImagetypes.pop(imageType, None)
+        def __init__(self, *args, backend: str = "auto", **kwargs):
+            self.backend = backend
+            super().__init__(*args, **kwargs)
 
-    def enableImageTypes(self, **enabledImagetypes):
-        for k, v in enabledImagetypes.items():
-            self.enableImageTypeByName(k, True, v)
+        def _applyParams(self, paramsFile=None, paramsDict=None):
+            """pyradiomics' _applyParams; a file or dict its schema refuses raises ValueError naming the file and
+            every offending key (pyradiomics raises pykwalify's bare 'validation.invalid' and logs the keys)."""
+            import pykwalify.core
+            from pykwalify.errors import SchemaError
 
-    def enableAllImageTypes(self):
-        for k in IMAGE_TYPES:
-            self.enabledImagetypes[k] = {}
+            try:
+                return super()._applyParams(paramsFile=paramsFile, paramsDict=paramsDict)
+            except SchemaError as exc:
+                from radiomics import getParameterValidationFiles
 
-    def disableAllImageTypes(self):
-        self.enabledImagetypes = {}
+                schemaFile, schemaFuncs = getParameterValidationFiles()
+                c = pykwalify.core.Core(source_file=paramsFile, source_data=paramsDict, schema_files=[schemaFile],
+                                        extensions=[schemaFuncs])
+                c.validate(raise_exception=False)
+                where = f"parameter file {str(paramsFile)!r}" if paramsFile is not None else "parameters"
+                raise ValueError(f"{where}: " + "; ".join(str(e) for e in c.validation_errors)) from exc
 
-    # ---- extraction
-    def _rlnfast_params(self, label=None):
-        settings = {k: v for k, v in self.settings.items()}
-        if label is not None:
-            settings["label"] = label
-        itypes = {k: v for k, v in self.enabledImagetypes.items() if k in IMAGE_TYPES}
-        classes = {c: (f or None) for c, f in self.enabledFeatures.items() if c in RLNFAST_CLASSES}
-        return {"setting": settings, "imageType": itypes, "featureClass": classes}
+        def computeFeatures(self, image, mask, imageTypeName, **kwargs):
+            """pyradiomics' computeFeatures: every enabled class but shape, in enabledFeatures order, firstorder by
+            rlnfast's kernel (voxel-based firstorder stays pyradiomics')."""
+            from radiomics import getFeatureClasses
 
-    def execute(self, imageFilepath, maskFilepath, label=None, label_channel=None, voxelBased=False):
-        """Features of one label, as pyradiomics' ``execute`` returns them (an OrderedDict, same keys)."""
-        if voxelBased:
-            raise ValueError("voxelBased extraction is not supported by rlnfast; use pyradiomics for it")
-        from .extract import extract
-
-        label = int(label if label is not None else self.settings.get("label", 1))
-        ours = {}
-        rl = self._rlnfast_params(label)
-        if rl["featureClass"] and rl["imageType"]:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                df = extract(imageFilepath, maskFilepath, rl, backend=self.backend)
-            row = df.iloc[0]
-            ours = {c: float(row[c]) for c in df.columns if c.startswith(tuple(IMAGE_TYPES.values()))}
-        theirs = self._delegate(imageFilepath, maskFilepath, label, label_channel)
-        return self._ordered(theirs, ours)
-
-    def _delegate(self, image, mask, label, label_channel):
-        if self._pr is None:
-            return collections.OrderedDict()
-        pr = self._pr
-        pr.settings = copy.deepcopy(self.settings)
-        pr.enabledImagetypes = {k: v for k, v in self.enabledImagetypes.items() if k not in RLNFAST_IMAGE_TYPES}
-        pr.enabledFeatures = {c: v for c, v in self.enabledFeatures.items() if c not in RLNFAST_CLASSES}
-        if not pr.enabledImagetypes:
-            pr.enabledImagetypes = {"Original": {}}
-        return pr.execute(image, mask, label=label, label_channel=label_channel)
-
-    def _ordered(self, theirs, ours):
-        """pyradiomics' key order: diagnostics, shape, then per image type the classes in enabledFeatures order."""
-        out = collections.OrderedDict((k, v) for k, v in theirs.items() if k.startswith("diagnostics_"))
-        for k, v in theirs.items():
-            if k.startswith("original_shape"):
-                out[k] = v
-        for itype in self.enabledImagetypes:
-            pref = IMAGE_TYPES.get(itype, f"{itype.lower()}_")
-            for cls in self.enabledFeatures:
-                if cls in ("shape", "shape2D"):
+            featureVector = collections.OrderedDict()
+            featureClasses = getFeatureClasses()
+            for featureClassName, featureNames in self.enabledFeatures.items():
+                if featureClassName.startswith("shape") or featureClassName not in featureClasses:
                     continue
-                src = ours if cls in RLNFAST_CLASSES else theirs
-                keys = [k for k in src if k.startswith(f"{pref}{cls}_")]
-                if cls in RLNFAST_CLASSES:
-                    # pyradiomics' order: the listed features in list order, else all by name (dir() order)
-                    listed = self.enabledFeatures.get(cls) or []
-                    keys = [f"{pref}{cls}_{f}" for f in listed if f"{pref}{cls}_{f}" in src] if listed else \
-                        sorted(keys, key=lambda k: f"get{k.rsplit('_', 1)[1]}FeatureValue")
-                for k in keys:
-                    out[k] = src[k]
-        # rlnfast's region-only fractal features are named original_fractal_* whatever the image types
-        for k, v in ours.items():
-            out.setdefault(k, v)
-        for k, v in theirs.items():
-            out.setdefault(k, v)
-        return out
+                if featureClassName == "firstorder" and not kwargs.get("voxelBased", False):
+                    result = firstorder_features(image, mask, featureNames, backend=self.backend, **kwargs)
+                else:
+                    featureClass = featureClasses[featureClassName](image, mask, **kwargs)
+                    if featureNames is not None:
+                        for feature in featureNames:
+                            featureClass.enableFeatureByName(feature)
+                    result = featureClass.execute()
+                for featureName, featureValue in result.items():
+                    featureVector[f"{imageTypeName}_{featureClassName}_{featureName}"] = featureValue
+            return featureVector
 
-    def execute_all(self, imageFilepath, labelmapFilepath):
-        """Every label of a label map in one call: a DataFrame with one row per label (rlnfast's classes in one
-        pass; delegated classes run per label through pyradiomics)."""
-        import pandas as pd
+        def execute(self, imageFilepath, maskFilepath, label=None, label_channel=None, voxelBased=False):
+            """pyradiomics' execute (keys, order and diagnostics as pyradiomics), then rlnfast's own image types
+            and classes when enabled."""
+            extra_types = [k for k in self.enabledImagetypes if k in RLNFAST_IMAGE_TYPES]
+            extra_classes = [c for c in self.enabledFeatures if c in RLNFAST_ONLY_CLASSES]
+            if not extra_types and not extra_classes:
+                return super().execute(imageFilepath, maskFilepath, label, label_channel, voxelBased)
+            if voxelBased:
+                raise ValueError(f"voxelBased extraction of rlnfast's {(extra_types + extra_classes)[0]!r} is not "
+                                 "supported")
+            saved = self.enabledImagetypes, self.enabledFeatures
+            try:
+                self.enabledImagetypes = {k: v for k, v in saved[0].items() if k not in RLNFAST_IMAGE_TYPES}
+                self.enabledFeatures = {k: v for k, v in saved[1].items() if k not in RLNFAST_ONLY_CLASSES}
+                out = super().execute(imageFilepath, maskFilepath, label, label_channel, voxelBased)
+            finally:
+                self.enabledImagetypes, self.enabledFeatures = saved
+            label = label if label is not None else self.settings.get("label", 1)
+            out.update(_rlnfast_keys(self, imageFilepath, maskFilepath, label))
+            return out
 
-        from .extract import extract
+        def enableFeatureClassByName(self, featureClass, enabled=True):
+            if featureClass in RLNFAST_ONLY_CLASSES:
+                if enabled:
+                    self.enabledFeatures[featureClass] = []
+                else:
+                    self.enabledFeatures.pop(featureClass, None)
+                return
+            if featureClass not in self.featureClassNames:
+                raise ValueError(f"feature class {featureClass!r} does not exist (pyradiomics: "
+                                 f"{', '.join(self.featureClassNames)}; rlnfast: {', '.join(RLNFAST_ONLY_CLASSES)})")
+            super().enableFeatureClassByName(featureClass, enabled)
 
-        rl = self._rlnfast_params()
-        rl["setting"].pop("label", None)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            df = extract(imageFilepath, labelmapFilepath, rl, backend=self.backend)
-        foreign = [c for c in self.enabledFeatures if c not in RLNFAST_CLASSES]
-        if foreign:
-            rows = [self._delegate(imageFilepath, labelmapFilepath, int(lab), None) for lab in df["label"]]
-            extra = pd.DataFrame([{k: v for k, v in r.items() if not k.startswith("diagnostics_")
-                                   and not k.startswith("original_firstorder_")} for r in rows])
-            df = pd.concat([df.reset_index(drop=True), extra], axis=1)
-        return df
+        def enableImageTypeByName(self, imageType, enabled=True, customArgs=None):
+            if imageType in RLNFAST_IMAGE_TYPES:
+                if enabled:
+                    self.enabledImagetypes[imageType] = dict(customArgs or {})
+                else:
+                    self.enabledImagetypes.pop(imageType, None)
+                return
+            from radiomics import getImageTypes
+
+            if imageType not in getImageTypes():
+                raise ValueError(f"image type {imageType!r} does not exist (pyradiomics: "
+                                 f"{', '.join(getImageTypes())}; rlnfast: {', '.join(RLNFAST_IMAGE_TYPES)})")
+            super().enableImageTypeByName(imageType, enabled, customArgs)
+
+        def execute_all(self, imageFilepath, labelmapFilepath):
+            """Every positive label of a label map: a DataFrame with one row per label (column ``label``, then
+            exactly the keys pyradiomics' ``execute`` returns for that label, diagnostics included). The image and
+            label map are read once."""
+            return _execute_all(self, imageFilepath, labelmapFilepath)
+
+else:
+
+    class RadiomicsFeatureExtractor:
+        """pyradiomics' extractor interface without pyradiomics: rlnfast's classes and image types only."""
+
+        def __init__(self, *args, backend: str = "auto", **kwargs):
+            self.backend = backend
+            self.settings = {"minimumROIDimensions": 2, "minimumROISize": None, "normalize": False,
+                             "normalizeScale": 1, "removeOutliers": None, "resampledPixelSpacing": None,
+                             "interpolator": "sitkBSpline", "preCrop": False, "padDistance": 5, "distances": [1],
+                             "force2D": False, "force2Ddimension": 0, "resegmentRange": None, "label": 1,
+                             "additionalInfo": True}
+            self.enabledImagetypes = {"Original": {}}
+            self.enabledFeatures = {"firstorder": []}
+            self.featureClassNames = list(RLNFAST_CLASSES)
+            if len(args) == 1 and isinstance(args[0], dict):
+                self._apply(args[0], "dict")
+            elif len(args) == 1 and isinstance(args[0], (str, os.PathLike)):
+                self.loadParams(args[0])
+            self.settings.update(kwargs)
+
+        def loadParams(self, paramsFile):
+            from .params import _read
+
+            data, where = _read(paramsFile)
+            self._apply(data, where)
+
+        def loadJSONParams(self, JSON_configuration):
+            self._apply(json.loads(JSON_configuration), "JSON")
+
+        def _apply(self, raw, where):
+            from .params import load_params
+
+            load_params(raw if where in ("dict", "JSON") else raw)   # refuses what rlnfast cannot run, by name
+            self.settings.update(raw.get("setting") or {})
+            self.enabledImagetypes = {k: dict(v or {}) for k, v in (raw.get("imageType") or {"Original": {}}).items()}
+            if raw.get("featureClass"):
+                self.enabledFeatures = {k: list(v or []) for k, v in raw["featureClass"].items()}
+
+        def addProvenance(self, provenance_on=True):
+            self.settings["additionalInfo"] = provenance_on
+
+        def enableAllFeatures(self):
+            for c in RLNFAST_CLASSES:
+                self.enabledFeatures[c] = []
+
+        def disableAllFeatures(self):
+            self.enabledFeatures = {}
+
+        def enableFeatureClassByName(self, featureClass, enabled=True):
+            if featureClass not in RLNFAST_CLASSES:
+                raise ValueError(f"feature class {featureClass!r} is computed by pyradiomics, an optional dependency "
+                                 "of rlnfast that is not installed (pip install --no-build-isolation pyradiomics)")
+            if enabled:
+                self.enabledFeatures[featureClass] = []
+            else:
+                self.enabledFeatures.pop(featureClass, None)
+
+        def enableFeaturesByName(self, **enabledFeatures):
+            for cls in enabledFeatures:
+                if cls not in RLNFAST_CLASSES:
+                    self.enableFeatureClassByName(cls)
+            self.enabledFeatures.update(enabledFeatures)
+
+        def enableImageTypeByName(self, imageType, enabled=True, customArgs=None):
+            if imageType not in ("Original",) + RLNFAST_IMAGE_TYPES:
+                raise ValueError(f"image type {imageType!r} is computed by pyradiomics, an optional dependency of "
+                                 "rlnfast that is not installed (pip install --no-build-isolation pyradiomics)")
+            if enabled:
+                self.enabledImagetypes[imageType] = dict(customArgs or {})
+            else:
+                self.enabledImagetypes.pop(imageType, None)
+
+        def enableImageTypes(self, **enabledImagetypes):
+            for k, v in enabledImagetypes.items():
+                self.enableImageTypeByName(k, True, v)
+
+        def enableAllImageTypes(self):
+            for k in ("Original",) + RLNFAST_IMAGE_TYPES:
+                self.enabledImagetypes[k] = {}
+
+        def disableAllImageTypes(self):
+            self.enabledImagetypes = {}
+
+        def _params(self, label):
+            from .params import GENERAL_SETTINGS
+
+            settings = {k: v for k, v in self.settings.items() if k in GENERAL_SETTINGS}
+            settings["label"] = label
+            return {"setting": settings, "imageType": self.enabledImagetypes,
+                    "featureClass": {c: (list(f) if f else None) for c, f in self.enabledFeatures.items()}}
+
+        def execute(self, imageFilepath, maskFilepath, label=None, label_channel=None, voxelBased=False):
+            if voxelBased:
+                raise ValueError("voxelBased extraction needs pyradiomics, which is not installed")
+            from .extract import extract
+
+            label = int(label if label is not None else self.settings.get("label", 1))
+            df = extract(imageFilepath, maskFilepath, self._params(label), backend=self.backend)
+            row = df.iloc[0]
+            return collections.OrderedDict((c, row[c]) for c in df.columns if c != "label")
+
+        def execute_all(self, imageFilepath, labelmapFilepath):
+            from .extract import extract
+
+            p = self._params(None)
+            p["setting"].pop("label")
+            return extract(imageFilepath, labelmapFilepath, p, backend=self.backend)
 
 
-def _raw(path):
-    import json
+def _execute_all(extractor, image, labelmap):
+    import pandas as pd
+    import SimpleITK as sitk
 
-    import yaml
+    from .regions import find_regions
 
-    text = open(path, encoding="utf-8").read()
-    return json.loads(text) if str(path).endswith(".json") else (yaml.safe_load(text) or {})
+    img = sitk.ReadImage(str(image)) if isinstance(image, (str, os.PathLike)) else image
+    lm = sitk.ReadImage(str(labelmap)) if isinstance(labelmap, (str, os.PathLike)) else labelmap
+    labels = find_regions(sitk.GetArrayViewFromImage(lm)).label
+    rows = []
+    for lab in labels:
+        r = collections.OrderedDict(label=int(lab))
+        r.update(extractor.execute(img, lm, label=int(lab)))
+        rows.append(r)
+    return pd.DataFrame(rows)

@@ -233,14 +233,19 @@ def gather(image: np.ndarray, regions: Regions, *, non_finite: str = "error", na
         raise ValueError(f"{name}: shape {image.shape} differs from label map shape {lm.shape}")
     if image.dtype == bool:
         image = image.view(np.uint8)
-    max_label = int(regions.label.max()) if len(regions) else 0
+    label, count, bbox = _checked_regions(regions, lm.shape)
+    max_label = int(label.max()) if len(label) else 0
     region_of = np.full(max_label + 1, -1, dtype=np.int32)
-    region_of[regions.label] = np.arange(len(regions), dtype=np.int32)
-    offsets = np.zeros(len(regions) + 1, dtype=np.int64)
-    np.cumsum(regions.count, out=offsets[1:])
-    if len(regions) == 0:
+    region_of[label] = np.arange(len(label), dtype=np.int32)
+    offsets = np.zeros(len(label) + 1, dtype=np.int64)
+    np.cumsum(count, out=offsets[1:])
+    if len(label) == 0:
         return np.zeros(0), offsets
-    values, bad = _backends.core().cpu.gather(image, lm, region_of, offsets, regions.label, regions.bbox)
+    values, bad = _backends.core().cpu.gather(image, lm, region_of, offsets, label, bbox)
+    if np.any(bad == _COUNT_MISMATCH):
+        r = int(np.nonzero(bad == _COUNT_MISMATCH)[0][0])
+        raise ValueError(f"{name}: region label {int(label[r])} no longer has {int(count[r])} voxel(s) inside its "
+                         "bounding box: the label map changed after find_regions (call find_regions again)")
     if np.any(bad >= 0):
         if non_finite == "drop":
             keep = np.isfinite(values)
@@ -258,6 +263,42 @@ def gather(image: np.ndarray, regions: Regions, *, non_finite: str = "error", na
         else:
             raise ValueError(f"nonFinite={non_finite!r}: expected 'error' or 'drop'")
     return values, offsets
+
+
+_COUNT_MISMATCH = -2   # csrc/common/ops.h kCountMismatch
+
+
+def _checked_regions(regions: Regions, shape):
+    """(label, count, bbox) of ``regions`` as int64 arrays, checked against the volume's shape: the compiled
+    gather indexes with them, so nothing here is trusted (a Regions can be built or edited by hand)."""
+    label = np.ascontiguousarray(np.asarray(regions.label).reshape(-1), dtype=np.int64)
+    count = np.ascontiguousarray(np.asarray(regions.count).reshape(-1), dtype=np.int64)
+    bbox = np.ascontiguousarray(np.asarray(regions.bbox), dtype=np.int64)
+    n = len(label)
+    if len(count) != n or bbox.shape != (n, 6):
+        raise ValueError(f"regions: {n} labels, {len(count)} counts and bbox of shape {bbox.shape}; expected "
+                         f"one count and one (z0, y0, x0, z1, y1, x1) row per label")
+    if n and label.min() <= 0:
+        raise ValueError(f"regions: label {int(label.min())} is not a region (labels <= 0 are background)")
+    if n and label.max() > _DENSE_LABEL_LIMIT:
+        raise ValueError(f"regions: label {int(label.max())} is above {_DENSE_LABEL_LIMIT}; renumber the labels")
+    if len(np.unique(label)) != n:
+        raise ValueError("regions: a label appears twice")
+    total = int(np.prod(shape, dtype=np.int64))
+    if n and (count.min() < 0 or count.sum() > total):
+        raise ValueError(f"regions: voxel counts must be >= 0 and at most the volume's {total} voxels in all")
+    if n:
+        lo, hi = bbox[:, :3], bbox[:, 3:]
+        empty = np.any(hi < lo, axis=1)
+        inside = np.all((lo >= 0) & (hi < np.asarray(shape, np.int64)[None, :]), axis=1)
+        bad = np.nonzero(~empty & ~inside)[0]
+        if len(bad):
+            raise ValueError(f"regions: bounding box {bbox[bad[0]].tolist()} of label {int(label[bad[0]])} lies "
+                             f"outside the volume of shape {tuple(shape)}")
+        bad = np.nonzero(empty & (count > 0))[0]
+        if len(bad):
+            raise ValueError(f"regions: label {int(label[bad[0]])} has {int(count[bad[0]])} voxel(s) but an empty box")
+    return label, count, bbox
 
 
 @dataclass

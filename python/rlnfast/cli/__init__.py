@@ -50,15 +50,28 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     from rlnfast._backends import BackendUnavailable
+    from rlnfast.cohort import OutDirLocked
 
+    # Expected failures are one line on stderr and an exit code (EXIT_CODES), never a traceback.
     try:
         return int(args._run(args) or 0)
     except (ValueError, FileNotFoundError, BackendUnavailable, ImportError) as exc:
         # bad input, a missing backend or optional extra: one clear line, no traceback
         print(f"rlnfast {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CODES["input"]
+    except OutDirLocked as exc:
+        print(f"rlnfast {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_CODES["locked"]
+    except OSError as exc:   # disk full, permission denied, a file vanished: the OS's words, one line
+        print(f"rlnfast {args.command}: error: {exc.strerror or exc}"
+              + (f": {exc.filename!r}" if getattr(exc, "filename", None) else ""), file=sys.stderr)
+        return EXIT_CODES["io"]
     except KeyboardInterrupt:  # pragma: no cover
         return 130
+
+
+# Exit codes of every command: 0 done, 1 done with failed cases (extract: errors.csv), then these.
+EXIT_CODES = {"input": 2, "locked": 3, "io": 4}
 
 
 if __name__ == "__main__":  # pragma: no cover

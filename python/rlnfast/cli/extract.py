@@ -11,7 +11,11 @@ DESCRIPTION = """Extract features.
   rlnfast extract IMAGE MASK [-p params.yaml] [-o features.csv]
 
 A batch run writes every finished case under --out-dir (default: <output>_cases) and resumes where it
-stopped when run again; failing cases go to errors.csv and the run goes on."""
+stopped when run again; failing cases go to errors.csv and the run goes on (a case past --case-timeout
+too). One run at a time per --out-dir: a second one is refused (or waits, --wait-lock).
+
+Exit codes: 0 all cases done, 1 some cases failed (errors.csv), 2 bad input or arguments, 3 the out-dir is
+locked by another run, 4 an I/O error (disk full, permission denied)."""
 
 
 def add_arguments(p):
@@ -26,6 +30,13 @@ def add_arguments(p):
     p.add_argument("--chunk-size", type=int, default=8, help="cases per task for process pools and Dask")
     p.add_argument("--prefetch", type=int, default=2, help="cases read ahead while computing")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--case-timeout", type=float, default=None, metavar="SECONDS",
+                   help="seconds one case may take before it is stopped and listed in errors.csv "
+                        "(default 3600; 0: no limit)")
+    p.add_argument("--content-hash", action="store_true",
+                   help="resume on the inputs' content (SHA-256), not their size and modification time")
+    p.add_argument("--wait-lock", type=float, default=0.0, metavar="SECONDS",
+                   help="wait this long for another run on the same --out-dir to finish (default: refuse at once)")
 
 
 def run(args) -> int:
@@ -47,8 +58,10 @@ def run(args) -> int:
             executor, client, cluster = cohort.dask_executor(args.dask, n_workers=max(1, args.jobs), gpu=gpu)
         elif args.jobs > 1:
             executor = cohort.local_executor(args.jobs, args.backend)
+        timeout = cohort.DEFAULT_CASE_TIMEOUT if args.case_timeout is None else args.case_timeout
         res = cohort.run(batch, args.params, out_dir, executor=executor, backend=args.backend, output=output,
-                         chunk_size=args.chunk_size, prefetch=args.prefetch, progress=not args.quiet)
+                         chunk_size=args.chunk_size, prefetch=args.prefetch, progress=not args.quiet,
+                         case_timeout=timeout, content_hash=args.content_hash, lock_wait=args.wait_lock)
     finally:
         if executor is not None and hasattr(executor, "shutdown"):
             executor.shutdown()

@@ -28,4 +28,6 @@ def run(args) -> int:
     print(f"  auto backend: {auto}")
     for name, st in info["backends"].items():
         print(f"  {name:6s} {'usable' if st['available'] else 'absent':7s} {st['reason']}")
+    for op, why in info.get("host_ops", {}).items():
+        print(f"  on cuda/cupy, {op} runs on the host: {why}")
     return 0

@@ -11,13 +11,17 @@ DESCRIPTION = (
     "(each connected component of the node label, or each label value) and write OUT/<case>.nii.gz, "
     "OUT/nodes/<case>_nodes.nii.gz, OUT/batch.csv (ID, Image, Mask: what `rlnfast extract` runs) and "
     "OUT/nodes.csv (node id, voxels, volume, centroid in mm). With --extract, node features go to "
-    "OUT/features.csv. Needs torch and nnunetv2 to run a model: pip install \"rlnfast[seg]\".")
+    "OUT/features.csv. Needs torch and nnunetv2 to run a model: pip install \"rlnfast[seg]\".\n\n"
+    "SECURITY: an nnU-Net checkpoint is a Python pickle (torch.load with weights_only=False): loading one "
+    "runs any code its author put in it. --model takes only the folder you name, and --checkpoint only a "
+    "file name inside its fold_X folders; use only models you trust.")
 
 
 def add_arguments(p):
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--model", metavar="MODEL_FOLDER",
-                     help="nnU-Net trained model folder (dataset.json, plans.json, fold_X/CHECKPOINT)")
+                     help="nnU-Net trained model folder (dataset.json, plans.json, fold_X/CHECKPOINT). Its "
+                     "checkpoints are pickles that run code when loaded: only models you trust")
     src.add_argument("--predictions", metavar="PRED_FOLDER",
                      help="import existing nnU-Net predictions (<case>.nii.gz) instead of running a model")
     p.add_argument("--input", "-i", required=True, metavar="CT_FOLDER_OR_CSV",
@@ -48,6 +52,17 @@ def run(args) -> int:
     from rlnfast import segmentation as seg
 
     common = dict(label=args.label, mode=args.nodes, connectivity=args.connectivity, min_volume_mm3=args.min_volume)
+    if args.model:
+        # only the folder the user names: an existing directory, and a checkpoint that is a plain file name
+        # inside its fold folders (no path that points a pickle load anywhere else)
+        from pathlib import Path, PurePath
+
+        if not Path(args.model).is_dir():
+            raise ValueError(f"--model {args.model!r}: expected an existing nnU-Net model folder")
+        ck = PurePath(args.checkpoint)
+        if ck.name != args.checkpoint or ck.name in ("", ".", "..") or "\\" in args.checkpoint:
+            raise ValueError(f"--checkpoint {args.checkpoint!r}: expected a file name inside the model's fold "
+                             "folders, not a path")
     try:
         if args.model:
             batch, nodes = seg.segment(args.model, args.input, args.output, folds=args.folds, device=args.device,

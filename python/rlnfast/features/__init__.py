@@ -48,13 +48,21 @@ class FeatureClass:
     image_types: tuple | None = None             # image types per_image_type applies to; None: every one
     per_image_type: Callable[..., Sequence[CaseOutput]] | None = None
     per_region: Callable[..., Sequence[CaseOutput]] | None = None
+    # ``per_case(ctxs, features) -> list[CaseOutput]``: once per region from each case's general context
+    # (``ctxs[i].settings`` the general settings, ``ctxs[i].cache`` shared with the image types), before the
+    # image types; pyradiomics' shape classes use it (their columns come first, as in pyradiomics).
+    per_case: Callable[..., Sequence[CaseOutput]] | None = None
+    # A delegated class computed by an optional dependency: the pipeline runs pyradiomics' preprocessing.
+    delegated: bool = False
+    # None when the class can run; else why not (e.g. pyradiomics missing), raised when it is enabled.
+    unavailable: Callable[[], str | None] | None = None
 
     def __post_init__(self):
         missing = [f for f in self.features if not self.docs.get(f)]
         if missing:
             raise ValueError(f"feature class {self.name!r}: no formula docstring for {missing}")
-        if self.per_image_type is None and self.per_region is None:
-            raise ValueError(f"feature class {self.name!r}: needs per_image_type or per_region")
+        if self.per_image_type is None and self.per_region is None and self.per_case is None:
+            raise ValueError(f"feature class {self.name!r}: needs per_image_type, per_region or per_case")
 
     @property
     def defaults(self) -> tuple:

@@ -16,13 +16,14 @@ from ..spec.firstorder import DEFAULT_FEATURES, FEATURE_DOCS, FEATURES
 from . import FeatureClass, register
 
 # General pyradiomics settings (checked in rlnfast.params), listed as the ones this class reads.
+PYRADIOMICS_ORDER = sorted(DEFAULT_FEATURES, key=lambda f: f"get{f}FeatureValue")
 SETTINGS = {"binWidth": 25.0, "binCount": None, "voxelArrayShift": 0}
 
 
 def compute(itype, datas, ctxs, features) -> list:
     s = ctxs[0].settings
-    names = features or DEFAULT_FEATURES   # the user's order, as pyradiomics
-    p = prefix(itype)
+    # the user's order, else pyradiomics' (dir() order of the getXFeatureValue methods), as pyradiomics
+    names = list(dict.fromkeys(features)) if features else PYRADIOMICS_ORDER
     out: list = [({}, {}) for _ in datas]
     groups: dict[str, list[int]] = {}
     for i, d in enumerate(datas):
@@ -40,7 +41,11 @@ def compute(itype, datas, ctxs, features) -> list:
             value_dtype=datas[members[0]].value_dtype, backend=ctxs[0].backend)
         for j, i in enumerate(members):
             rows = feats[batch.case == j]
-            rows[:, te_col] = ctxs[i].volume.voxel_volume * rows[:, e_col]
+            d = datas[i]
+            # pyradiomics' image types: each region's own voxel volume (resampled) and image name
+            vv = ctxs[i].volume.voxel_volume if d.voxel_volume is None else d.voxel_volume
+            rows[:, te_col] = vv * rows[:, e_col]
+            p = prefix(itype) if d.name is None else f"{d.name}_"
             out[i] = ({f"{p}firstorder_{f}": rows[:, FEATURES.index(f)] for f in names}, {})
     return out
 

@@ -4,12 +4,14 @@ Two parts:
 
 * region-only features (once per region, named ``original_fractal_<Feature>``): MaskFD, SurfaceFD,
   Lacunarity, MaskFD_local_0..2, with diagnostics ``diagnostics_fractal_*`` (box sizes, counts, R^2 of each
-  fit, Lambda per size, and ``diagnostics_fractal_Reason`` whenever the features are NaN);
+  fit, Lambda per size, ``diagnostics_fractal_Reason`` whenever the features are NaN, and
+  ``diagnostics_fractal_MaskFD_local_k_Reason`` whenever MaskFD_local_k alone is NaN);
 * DBCFD per enabled image type (``original_fractal_DBCFD``, ``E_original_fractal_DBCFD``,
   ``DEM_original_fractal_DBCFD``), with ``diagnostics_<ImageType>_fractal_DBCFD_*``.
 
-Settings: ``fractalMinBoxSize`` (mm; default the largest voxel spacing), ``fractalBoxSizes`` (mm list;
-overrides the doubling series), ``fractalGreyLevels`` (G, default 256). Formulas: ``rlnfast.ops.fractal``.
+Settings: ``fractalMinBoxSize`` (mm; default the smallest voxel spacing; sizes s_min * 2^k up to the largest
+extent L of the bounding box), ``fractalBoxSizes`` (mm list; overrides the doubling series),
+``fractalGreyLevels`` (G, default 256). Formulas: ``rlnfast.ops.fractal``.
 """
 from __future__ import annotations
 

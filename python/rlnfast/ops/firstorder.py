@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _backends, _gpu
-from ..spec.firstorder import DEFAULT_FEATURES, FEATURE_DOCS, FEATURES  # noqa: F401
+from ..spec.firstorder import DEFAULT_FEATURES, FEATURE_DOCS, FEATURES, MAX_BIN_EDGES  # noqa: F401
 
 
 def binning_args(bin_width=25.0, bin_count=None, value_dtype=None):
@@ -52,6 +52,7 @@ def firstorder(values, offsets, *, bin_width=25.0, bin_count=None, voxel_array_s
     """
     name = _backends.resolve(backend)
     mode, width, count, f32 = binning_args(bin_width, bin_count, value_dtype)
+    _check_finite(values)
     shift = float(voxel_array_shift)
     vol = float(voxel_volume)
     if name == "numpy":
@@ -66,7 +67,8 @@ def firstorder(values, offsets, *, bin_width=25.0, bin_count=None, voxel_array_s
         v = np.ascontiguousarray(_gpu.to_host(values), dtype=np.float64)
         o = np.ascontiguousarray(_gpu.to_host(offsets), dtype=np.int64)
         _check_offsets(o, len(v))
-        return core.cpu.firstorder(v, o, mode, width, count, f32, shift, vol)
+        return _check_binned(core.cpu.firstorder(v, o, mode, width, count, f32, shift, vol), o, v, mode, width,
+                             count)
     if name == "cuda":
         core = _backends.core()
         if _gpu.is_device_array(values):
@@ -82,18 +84,48 @@ def firstorder(values, offsets, *, bin_width=25.0, bin_count=None, voxel_array_s
                 core.cuda.firstorder(v.data.ptr, len(v), o.data.ptr, len(o) - 1, mode, width, count, f32, shift,
                                      vol, out.data.ptr, stream.ptr)
                 stream.synchronize()
-                return out.get()
+                return _check_binned(out.get(), _gpu.to_host(o), None, mode, width, count)
         v = np.ascontiguousarray(values, dtype=np.float64)
         o = np.ascontiguousarray(offsets, dtype=np.int64)
         _check_offsets(o, len(v))
-        return core.cuda.firstorder_host(v, o, mode, width, count, f32, shift, vol)
+        return _check_binned(core.cuda.firstorder_host(v, o, mode, width, count, f32, shift, vol), o, v, mode,
+                             width, count)
     if name == "cupy":
         from .._cupy.firstorder import firstorder as cupy_firstorder
 
-        return cupy_firstorder(values, offsets, mode, width, count, f32, shift, vol)
+        return _check_binned(cupy_firstorder(values, offsets, mode, width, count, f32, shift, vol),
+                             _gpu.to_host(offsets), None, mode, width, count)
     raise AssertionError(name)  # pragma: no cover
 
 
 def _check_offsets(o, n_values):
     if o.ndim != 1 or len(o) < 1 or o[0] != 0 or o[-1] != n_values or np.any(np.diff(o) < 0):
         raise ValueError(f"offsets: expected a non-decreasing int array from 0 to len(values)={n_values}")
+
+
+def _check_finite(values):
+    """NaN/inf values cannot be sorted or binned: refused on every backend (the kernels would give NaN rows)."""
+    if _gpu.is_device_array(values):
+        cp = _gpu.cupy()
+        bad = int(cp.count_nonzero(~cp.isfinite(_gpu.to_cupy(values, cp.float64))))
+    else:
+        bad = int(np.count_nonzero(~np.isfinite(np.asarray(values, dtype=np.float64))))
+    if bad:
+        raise ValueError(f"values: {bad} NaN/inf value(s); expected finite intensities "
+                         "(extract's setting nonFinite: drop leaves them out)")
+
+
+def _check_binned(out, offsets, values, mode, width, count):
+    """The kernels give Entropy/Uniformity NaN for a non-empty region they cannot bin exactly (more than
+    MAX_BIN_EDGES edges, an edge step of 0 at the values' magnitude, binCount edges that do not increase):
+    raise ValueError naming the region and the reason instead of returning a number nobody asked for."""
+    n = np.diff(np.asarray(offsets))
+    bad = np.nonzero((n > 0) & np.isnan(out[:, FEATURES.index("Entropy")]))[0]
+    if len(bad):
+        r = int(bad[0])
+        lo, hi = float(out[r, FEATURES.index("Minimum")]), float(out[r, FEATURES.index("Maximum")])
+        how = f"binWidth={width!r}" if mode == 0 else f"binCount={count}"
+        raise ValueError(f"region {r} (values in [{lo!r}, {hi!r}]) cannot be binned exactly with {how}: more than "
+                         f"{MAX_BIN_EDGES} bin edges, or bin edges that do not increase at this magnitude "
+                         f"({len(bad)} region(s) in all)")
+    return out

@@ -9,7 +9,8 @@ import numpy as np
 from .. import _backends
 from ..spec.fractal import (FEATURE_DOCS, FEATURES, IMAGE_FEATURES, N_LOCAL, REGION_FEATURES, UNITS_PER_MM,  # noqa: F401
                             BoxPlan, Crops, FractalResult, crops_from_masks, dbc_reasons, check_grey_levels,
-                            intensity_range, pack_values, plan_box_sizes, segment_sums, size_reasons, to_units)
+                            intensity_range, local_reasons, pack_values, plan_box_sizes, segment_sums, size_reasons,
+                            to_units)
 
 
 def crops_from_label_map(label_map, labels, bbox, spacing_zyx) -> Crops:
@@ -102,7 +103,10 @@ def fit_dimension(sizes_mm: np.ndarray, counts: np.ndarray, n_sizes: np.ndarray)
         sxy = (dx * dy).sum(1)
         syy = (dy * dy).sum(1)
         slope = sxy / sxx
-        r2 = np.where(syy > 0, 1.0 - (syy - slope * sxy) / syy, np.nan)
+        # constant counts (ln N constant): R^2 is 0/0, NaN; compared on the counts, not on a rounded syy
+        first = counts[np.arange(n), 0] if k else np.zeros(n, counts.dtype)
+        const = np.all(~valid | (counts == first[:, None]), axis=1)
+        r2 = np.where((syy > 0) & ~const, 1.0 - (syy - slope * sxy) / syy, np.nan)
     return np.where(ok, slope, np.nan), np.where(ok, r2, np.nan)
 
 
@@ -142,8 +146,9 @@ def region_features(crops: Crops, *, min_box_size=None, box_sizes=None, backend=
         feats[f"MaskFD_local_{k}"] = loc[:, k]
     counts = {"MaskFD": c["n_mask"], "SurfaceFD": c["n_surface"], "Lacunarity_SumM2": c["sum_m2"],
               "Lacunarity_GridBoxes": c["n_grid"]}
-    return FractalResult(sizes, plan.n_sizes, counts, feats, {"MaskFD": r2m, "SurfaceFD": r2s}, lam,
-                         size_reasons(crops, plan, min_box_size, box_sizes))
+    reason = size_reasons(crops, plan, min_box_size, box_sizes)
+    return FractalResult(sizes, plan.n_sizes, counts, feats, {"MaskFD": r2m, "SurfaceFD": r2s}, lam, reason,
+                         feature_reasons=local_reasons(crops, plan, min_box_size, box_sizes, reason))
 
 
 def _finite_values(crops: Crops, values):

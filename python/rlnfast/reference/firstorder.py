@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec.firstorder import FEATURES
+from ..spec.firstorder import FEATURES, MAX_BIN_EDGES
 
 
 def bin_edges(values: np.ndarray, bin_width: float = 25.0, bin_count: int | None = None) -> np.ndarray:
@@ -18,13 +18,26 @@ def bin_edges(values: np.ndarray, bin_width: float = 25.0, bin_count: int | None
     ``values`` keeps its dtype (a float32 image gives float32 arithmetic, as in pyradiomics).
     """
     if bin_count is not None:
-        edges = np.histogram(values, int(bin_count))[1]
+        if int(bin_count) + 1 > MAX_BIN_EDGES:
+            raise ValueError(f"binCount={bin_count}: more than {MAX_BIN_EDGES} bin edges")
+        with np.errstate(over="ignore", invalid="ignore"):
+            edges = np.histogram(values, int(bin_count))[1]   # ValueError when edges do not increase
+        if not np.all(np.isfinite(edges)):
+            raise ValueError(f"values in [{values.min()}, {values.max()}]: binCount edges are not finite")
         edges[-1] += 1
         return edges
     minimum = values.min()
     maximum = values.max()
-    low = minimum - (minimum % bin_width)
-    high = maximum + 2 * bin_width
+    with np.errstate(over="ignore", invalid="ignore"):
+        low = minimum - (minimum % bin_width)
+        high = maximum + 2 * bin_width
+        length = np.ceil((high - low) / bin_width)   # numpy.arange's length, in the values' dtype
+        step = (low + bin_width) - low               # numpy.arange's step (its second edge minus its first)
+    # Checked before numpy.arange allocates: a length beyond MAX_BIN_EDGES (or NaN, or past int64) or a step
+    # that vanishes at this magnitude cannot be binned as pyradiomics bins.
+    if not (length <= MAX_BIN_EDGES) or not (step > 0) or not np.isfinite(step) or not np.isfinite(high):
+        raise ValueError(f"values in [{minimum}, {maximum}] cannot be binned exactly with binWidth={bin_width}: "
+                         f"{length} bin edges (at most {MAX_BIN_EDGES}), edge step {step}")
     edges = np.arange(low, high, bin_width)
     if len(edges) == 1:
         edges = np.array([edges[0] - 0.5, edges[0] + 0.5])
@@ -38,6 +51,8 @@ def firstorder_one(values: np.ndarray, *, bin_width: float = 25.0, bin_count: in
     out = np.full(len(FEATURES), np.nan)
     if values.size == 0:
         return out
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"values: {int(np.count_nonzero(~np.isfinite(values)))} NaN/inf value(s); expected finite")
     x = values.astype("float").reshape((1, -1))   # pyradiomics targetVoxelArray
     edges = bin_edges(values, bin_width, bin_count)
     discretized = np.digitize(values, edges)

@@ -15,23 +15,25 @@ from __future__ import annotations
 import numpy as np
 
 from ..spec.fractal import (N_LOCAL, UNITS_PER_MM, BoxPlan, Crops, FractalResult, dbc_reasons, check_grey_levels,
-                            intensity_range, plan_box_sizes, segment_sums, size_reasons)
+                            intensity_range, local_reasons, plan_box_sizes, segment_sums, size_reasons, to_units)
 
 
 # ---- box sizes -------------------------------------------------------------------------------------------
 
 def box_sizes_one(dims, spacing_units, min_box_size=None, box_sizes=None) -> list:
     """Box sizes (units) of one region of bounding-box shape ``dims``:
-    s_k = s_min * 2^k while s_k <= L/2, L = max_a dims[a] * d[a]; s_min = min_box_size (mm) or max(d).
+    s_k = s_min * 2^k while s_k <= L, L = max_a dims[a] * d[a]; s_min = min_box_size (mm) or min(d).
     An explicit ``box_sizes`` list (mm) is used as given (sorted, duplicates removed)."""
     if min(dims) == 0:
         return []
     if box_sizes is not None:
-        return sorted({int(round(float(s) * UNITS_PER_MM)) for s in np.atleast_1d(box_sizes)})
+        return sorted({int(s) for s in to_units(np.atleast_1d(box_sizes), "fractalBoxSizes")})
     L = max(int(n) * int(d) for n, d in zip(dims, spacing_units))
-    s = int(max(spacing_units)) if min_box_size is None else int(round(float(min_box_size) * UNITS_PER_MM))
+    s = int(min(spacing_units)) if min_box_size is None else int(to_units(min_box_size, "fractalMinBoxSize"))
+    if s <= 0:   # a loop bound checked before the loop runs (s doubles, so s > 0 ends it)
+        raise ValueError(f"box size {s} units: expected > 0")
     out = []
-    while 2 * s <= L:
+    while s <= L:
         out.append(s)
         s *= 2
     return out
@@ -157,7 +159,9 @@ def fit_one(sizes_mm, counts):
     slope, icpt = np.polyfit(x, y, 1)
     ss_tot = float(((y - y.mean()) ** 2).sum())
     ss_res = float(((y - (icpt + slope * x)) ** 2).sum())
-    return float(slope), (1.0 - ss_res / ss_tot) if ss_tot > 0 else np.nan
+    if ss_tot <= 0 or np.all(n == n[0]):   # constant counts: R^2 is 0/0 (NaN), not a rounding residue
+        return float(slope), np.nan
+    return float(slope), 1.0 - ss_res / ss_tot
 
 
 def region_features_one(mask, spacing_units, min_box_size=None, box_sizes=None) -> dict:
@@ -206,7 +210,9 @@ def region_features(crops: Crops, *, min_box_size=None, box_sizes=None) -> Fract
     r2 = {k: np.array([x["r2"][k] for x in res], np.float64) for k in ("MaskFD", "SurfaceFD")} if n else {}
     lam = _pad([x["lacunarity"] for x in res], K, np.nan, np.float64)
     plan = plan_box_sizes(crops, min_box_size, box_sizes)
-    return FractalResult(sizes, n_sizes, counts, feats, r2, lam, size_reasons(crops, plan, min_box_size, box_sizes))
+    reason = size_reasons(crops, plan, min_box_size, box_sizes)
+    return FractalResult(sizes, n_sizes, counts, feats, r2, lam, reason,
+                         feature_reasons=local_reasons(crops, plan, min_box_size, box_sizes, reason))
 
 
 def dbc_features_one(mask, values, spacing_units, min_box_size=None, box_sizes=None, grey_levels=256) -> dict:

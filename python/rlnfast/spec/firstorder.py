@@ -9,6 +9,12 @@ FEATURES = (
     "Median", "InterquartileRange", "Range", "MeanAbsoluteDeviation", "RobustMeanAbsoluteDeviation",
     "RootMeanSquared", "StandardDeviation", "Skewness", "Kurtosis", "Variance", "Uniformity",
 )
+# Most bin edges a region may have (csrc/common/firstorder_math.h RLNFAST_FO_MAX_EDGES): pyradiomics allocates
+# them all. A region that needs more, or whose edges do not increase at the values' precision (an edge step
+# of 0 next to 1e18, a float32 region near 2^24 with binCount), cannot be binned as pyradiomics bins it:
+# every backend raises ValueError saying so, never a guessed histogram.
+MAX_BIN_EDGES = 1 << 24
+
 # pyradiomics' default set (StandardDeviation is deprecated there and computed only on request).
 DEFAULT_FEATURES = tuple(f for f in FEATURES if f != "StandardDeviation")
 

@@ -18,10 +18,13 @@ through rounding, and all backends give identical integer counts. DBC's grey lev
 floating-point step; every backend evaluates them with the same IEEE operations in the same order.
 
 Box sizes (``fractalMinBoxSize``, ``fractalBoxSizes``). s_k = s_min * 2^k mm, k = 0..K-1, with
-s_min = ``fractalMinBoxSize`` (default: the largest voxel spacing) and s_{K-1} <= L/2, L = the largest
+s_min = ``fractalMinBoxSize`` (default: the smallest voxel spacing) and s_{K-1} <= L, L = the largest
 physical extent of the region's bounding box (n_a * d_a over the axes a). An explicit ``fractalBoxSizes``
 list (mm, sorted ascending here) replaces this for every region. Fewer than 3 sizes: every fractal feature
-of the region is NaN and the reason says so.
+of the region is NaN and ``diagnostics_fractal_Reason`` says why; a MaskFD_local_k whose size s_{k+1} is
+missing is NaN with its own reason in ``diagnostics_fractal_MaskFD_local_k_Reason``. (Until 2026-12 the
+default was the largest spacing and L/2, which left nodes under about 15 mm at 0.7 x 0.7 x 2.5 mm with fewer
+than 3 sizes.)
 
 Fit. Each dimension is the slope of the ordinary least-squares line of ln N(s) on ln(1/s) over the sizes;
 the diagnostics give the sizes, the counts and R^2 = 1 - SS_res / SS_tot of that line.
@@ -44,7 +47,8 @@ N_LOCAL = 3
 FEATURE_DOCS = {
     "MaskFD": "Box-counting dimension of the region: slope of the OLS fit of ln N(s) on ln(1/s), "
               "N(s) = number of grid boxes of size s (mm) that intersect the union of the region's voxel "
-              "cuboids, over the sizes s_k = s_min * 2^k <= L/2 (or fractalBoxSizes). Dimensionless; 3 for a "
+              "cuboids, over the sizes s_k = s_min * 2^k <= L (s_min: fractalMinBoxSize, default the smallest "
+              "voxel spacing; L: the largest extent of the bounding box; or fractalBoxSizes). Dimensionless; 3 for a "
               "solid cube, 2 for a plane, 1 for a line.",
     "SurfaceFD": "Box-counting dimension of the region's boundary: as MaskFD, counting only the boxes that "
                  "intersect boundary voxels (region voxels with a 6-neighbour outside the region; outside the "
@@ -54,9 +58,11 @@ FEATURE_DOCS = {
                   "boxes of the grid covering the bounding box (empty boxes included). 1 + (1-p)/(p n) for a "
                   "Bernoulli(p) mask with n voxels per box; larger = gappier.",
     "MaskFD_local_0": "Multi-scale dimension between the two smallest sizes: ln(N(s_0)/N(s_1)) / ln(s_1/s_0), "
-                      "N as in MaskFD. NaN when s_1 is missing.",
-    "MaskFD_local_1": "ln(N(s_1)/N(s_2)) / ln(s_2/s_1), N as in MaskFD. NaN when s_2 is missing.",
-    "MaskFD_local_2": "ln(N(s_2)/N(s_3)) / ln(s_3/s_2), N as in MaskFD. NaN when s_3 is missing.",
+                      "N as in MaskFD. NaN when s_1 is missing (reason: diagnostics_fractal_MaskFD_local_0_Reason).",
+    "MaskFD_local_1": "ln(N(s_1)/N(s_2)) / ln(s_2/s_1), N as in MaskFD. NaN when s_2 is missing (reason: "
+                      "diagnostics_fractal_MaskFD_local_1_Reason).",
+    "MaskFD_local_2": "ln(N(s_2)/N(s_3)) / ln(s_3/s_2), N as in MaskFD. NaN when s_3 is missing, i.e. "
+                      "s_min * 8 > L (reason: diagnostics_fractal_MaskFD_local_2_Reason).",
     "DBCFD": "Differential box-counting dimension of the image type's intensities in the region: g = (I - min) * "
              "(G - 1) / (max - min) in [0, G-1] (G = fractalGreyLevels, default 256; min and max over the "
              "region), h = s * G / L; for each grid box b holding region voxel centres, n_b = "
@@ -170,9 +176,16 @@ class BoxPlan:
         return out
 
 
+def default_min_box_units(spacing_units, min_box_size=None) -> int:
+    """s_min in units: ``min_box_size`` (mm, setting fractalMinBoxSize) or the smallest voxel spacing."""
+    if min_box_size is None:
+        return int(np.min(spacing_units))
+    return int(to_units(min_box_size, "fractalMinBoxSize"))
+
+
 def plan_box_sizes(crops: Crops, min_box_size=None, box_sizes=None) -> BoxPlan:
     """The box sizes of every region (vectorised): ``box_sizes`` (mm) for every non-empty region when given,
-    else s_min * 2^k <= L/2 with s_min = ``min_box_size`` (default: the largest spacing)."""
+    else s_min * 2^k <= L with s_min = ``min_box_size`` (default: the smallest spacing)."""
     d = crops.dims
     n = len(d)
     extent = (d * crops.spacing_units[None, :]).max(axis=1) if n else np.zeros(0, np.int64)
@@ -182,13 +195,13 @@ def plan_box_sizes(crops: Crops, min_box_size=None, box_sizes=None) -> BoxPlan:
         sizes = np.where(nonempty[:, None], s[None, :], 0).astype(np.int64)
         n_sizes = np.where(nonempty, len(s), 0).astype(np.int64)
     else:
-        smin = int(crops.spacing_units.max()) if min_box_size is None else int(to_units(min_box_size, "fractalMinBoxSize"))
+        smin = default_min_box_units(crops.spacing_units, min_box_size)
         kmax = 0
-        while n and (smin << kmax) * 2 <= int(extent.max()) and kmax < 40:
+        while n and (smin << kmax) <= int(extent.max()) and kmax < 40:
             kmax += 1
         ks = np.arange(max(kmax, 1), dtype=np.int64)
         cand = np.int64(smin) << ks
-        ok = (2 * cand[None, :] <= extent[:, None]) & nonempty[:, None]
+        ok = (cand[None, :] <= extent[:, None]) & nonempty[:, None]
         n_sizes = ok.sum(axis=1).astype(np.int64)
         sizes = np.where(ok, cand[None, :], 0).astype(np.int64)
     r, k = np.nonzero(sizes > 0)
@@ -207,7 +220,8 @@ def check_grey_levels(g) -> int:
 @dataclass
 class FractalResult:
     """Per-region fractal results: features (name -> [n]), the box sizes, every count and the fits' R^2.
-    ``reason[r]`` is '' or why the region's features are NaN."""
+    ``reason[r]`` is '' or why the region's features are NaN; ``feature_reasons[f][r]`` the same for one
+    feature f that can be NaN on its own (MaskFD_local_k)."""
 
     sizes_mm: np.ndarray
     n_sizes: np.ndarray
@@ -217,6 +231,7 @@ class FractalResult:
     lacunarity: np.ndarray = None   # [n, K] Lambda(s)
     reason: np.ndarray = None
     extra: dict = field(default_factory=dict)   # further per-region diagnostics (name -> [n, k] array)
+    feature_reasons: dict = field(default_factory=dict)   # feature -> [n] reasons of that feature alone
 
     def diagnostics(self, prefix: str = "diagnostics_fractal_") -> dict:
         """JSON strings per region: sizes, counts, R^2 and the NaN reason (for the feature table)."""
@@ -233,24 +248,50 @@ class FractalResult:
             out[f"{prefix}{name}"] = [json.dumps([None if not np.isfinite(x) else float(x) for x in row])
                                       for row in np.asarray(v, np.float64).reshape(n, -1)]
         out[f"{prefix}Reason"] = [str(x) for x in self.reason]
+        for name, v in self.feature_reasons.items():
+            out[f"{prefix}{name}_Reason"] = [str(x) for x in v]
         return out
 
 
+def _sizes_text(crops: Crops, plan: BoxPlan, r: int, min_box_size, box_sizes) -> str:
+    """How region r's box sizes came about, for the reasons."""
+    n = int(plan.n_sizes[r])
+    if box_sizes is not None:
+        return f"fractalBoxSizes has {n}"
+    smin = default_min_box_units(crops.spacing_units, min_box_size) / UNITS_PER_MM
+    what = "fractalMinBoxSize" if min_box_size is not None else "the smallest voxel spacing"
+    return (f"{n} sizes s_min * 2^k <= L with s_min = {smin:g} mm ({what}) and L = "
+            f"{plan.extent[r] / UNITS_PER_MM:g} mm, the largest extent of the region's bounding box")
+
+
 def size_reasons(crops: Crops, plan: BoxPlan, min_box_size, box_sizes) -> np.ndarray:
+    """Per region: '' or why every fractal feature of the region is NaN (empty, or fewer than 3 box sizes)."""
     n = len(crops)
     reason = np.array([""] * n, dtype=object)
-    smin = (crops.spacing_units.max() / UNITS_PER_MM) if min_box_size is None else float(min_box_size)
     for r in np.nonzero(plan.n_sizes < 3)[0]:
         if crops.count[r] == 0:
             reason[r] = "empty region: no voxels"
-        elif box_sizes is not None:
-            reason[r] = f"fewer than 3 box sizes: fractalBoxSizes has {int(plan.n_sizes[r])}"
         else:
-            L = plan.extent[r] / UNITS_PER_MM
-            reason[r] = (f"fewer than 3 box sizes ({int(plan.n_sizes[r])}): s_min * 2^k <= L/2 with s_min = "
-                         f"{smin:g} mm and L = {L:g} mm (region too small for these sizes; lower "
-                         "fractalMinBoxSize or set fractalBoxSizes)")
+            reason[r] = (f"fewer than 3 box sizes: {_sizes_text(crops, plan, r, min_box_size, box_sizes)} "
+                         "(region too small for these sizes; lower fractalMinBoxSize or set fractalBoxSizes)")
     return reason
+
+
+def local_reasons(crops: Crops, plan: BoxPlan, min_box_size, box_sizes, reason) -> dict:
+    """``{"MaskFD_local_k": [n] reasons}``: '' where MaskFD_local_k is defined, else why it is NaN (the
+    region's own reason when all its features are NaN, else the missing size s_{k+1})."""
+    n = len(crops)
+    out = {}
+    for k in range(N_LOCAL):
+        rk = np.array([""] * n, dtype=object)
+        for r in np.nonzero(plan.n_sizes < k + 2)[0]:
+            if reason[r]:
+                rk[r] = reason[r]
+            else:
+                rk[r] = (f"no box size s_{k + 1}: MaskFD_local_{k} needs s_{k} and s_{k + 1} = s_{k} * 2, the region "
+                         f"has {_sizes_text(crops, plan, r, min_box_size, box_sizes)}")
+        out[f"MaskFD_local_{k}"] = rk
+    return out
 
 
 def dbc_reasons(reason, nbad):

@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import platform
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .bootstrap import bootstrap_auc
-from .calibration import calibration_summary
+from .calibration import calibration_ci, calibration_summary
 from .checks import _scores, check_binary
+from .clustered import clustered_proportion_ci, obuchowski_auc
+from .compare import (DEFAULT_FEATURE_SETS, SIZE_COLUMN, SIZE_RULE_MM, ModelResult, build_model, feature_table,
+                      fit_candidates, match_features, paired_tests, size_rule)
 from .decision import DEFAULT_DCA_REPORT_RANGE, decision_curve
-from .model import fit_model, model_table, predict_risk
-from .roc import (YoudenResult, delong_auc, delong_paired_test, delong_unpaired_test, threshold_metrics,
-                  youden_threshold)
-from .selection import Selection, screen_features, select_features
+from .model import model_table
+from .roc import YoudenResult, delong_auc, delong_paired_test, delong_unpaired_test, threshold_metrics
+from .selection import Selection
 
 __all__ = ["AnalysisResult", "IDENTIFIER_COLUMNS", "cohort_metrics", "software_versions", "validate_table",
            "default_features", "analyze"]
@@ -36,25 +38,45 @@ def cohort_metrics(y, p, threshold: float, *, groups=None, n_bootstrap: int = 0,
                    conf_level: float = 0.95) -> pd.DataFrame:
     """All discrimination measures of one cohort at a frozen threshold.
 
-    Rows: AUC with DeLong CI (:func:`delong_auc`, direction '<'); when ``n_bootstrap`` > 0 also the AUC
+    Rows: AUC with DeLong CI (:func:`delong_auc`, direction '<'); with ``groups`` (patient ids) also the AUC
+    with Obuchowski's patient-clustered CI (:func:`obuchowski_auc`); when ``n_bootstrap`` > 0 the AUC
     with stratified percentile bootstrap CI (:func:`bootstrap_auc`, patient-clustered when ``groups``);
     sensitivity, specificity, PPV, NPV, accuracy at ``threshold`` with Wilson CIs
-    (:func:`threshold_metrics`); Brier score (no CI). Columns measure, estimate, ci_low, ci_high, count,
-    total, method.
+    (:func:`threshold_metrics`) and, with ``groups``, sensitivity and specificity with cluster-adjusted
+    Wilson CIs (:func:`clustered_proportion_ci`); Brier score (no CI). Columns measure, estimate, ci_low,
+    ci_high, count, total, method, clustering ('node-level' = nodes treated as independent, or
+    'patient-clustered').
     """
     yy, pp = check_binary(y), _scores(p, "predicted risk")
+    node = "node-level"
     r = delong_auc(yy, pp, "<", conf_level)
     rows = [{"measure": "AUC", "estimate": r.auc, "ci_low": r.ci_low, "ci_high": r.ci_high,
-             "count": r.n_pos, "total": r.n_pos + r.n_neg, "method": "DeLong"}]
+             "count": r.n_pos, "total": r.n_pos + r.n_neg, "method": "DeLong", "clustering": node}]
+    if groups is not None:
+        o = obuchowski_auc(yy, pp, groups, "<", conf_level)
+        rows.append({"measure": "AUC", "estimate": o.auc, "ci_low": o.ci_low, "ci_high": o.ci_high,
+                     "count": r.n_pos, "total": r.n_pos + r.n_neg, "method": "Obuchowski",
+                     "clustering": "patient-clustered"})
     if n_bootstrap:
         b = bootstrap_auc(yy, pp, n_bootstrap, conf_level, groups, seed)
         rows.append({"measure": "AUC", "estimate": b.auc, "ci_low": b.ci_low, "ci_high": b.ci_high,
                      "count": r.n_pos, "total": r.n_pos + r.n_neg,
-                     "method": f"bootstrap ({n_bootstrap}, stratified{', patient-clustered' if groups is not None else ''}, percentile)"})
+                     "method": f"bootstrap ({n_bootstrap}, stratified{', patient-clustered' if groups is not None else ''}, percentile)",
+                     "clustering": "patient-clustered" if groups is not None else node})
     t = threshold_metrics(yy, pp, threshold, conf_level)
+    t["clustering"] = node
     rows.extend(t.to_dict("records"))
+    if groups is not None:
+        g = np.asarray(groups, dtype=object)
+        call = (pp >= threshold).astype(int)
+        for name, keep, hit in (("sensitivity", yy == 1, call), ("specificity", yy == 0, 1 - call)):
+            est, lo, hi, deff = clustered_proportion_ci(hit[keep], g[keep], conf_level)
+            rows.append({"measure": name, "estimate": est, "ci_low": lo, "ci_high": hi,
+                         "count": int(hit[keep].sum()), "total": int(keep.sum()),
+                         "method": f"Wilson, Rao-Scott design effect {deff:.2f}", "clustering": "patient-clustered"})
     rows.append({"measure": "Brier", "estimate": float(np.mean((pp - yy) ** 2)), "ci_low": np.nan,
-                 "ci_high": np.nan, "count": np.nan, "total": yy.size, "method": "mean squared error"})
+                 "ci_high": np.nan, "count": np.nan, "total": yy.size, "method": "mean squared error",
+                 "clustering": node})
     return pd.DataFrame(rows)
 
 
@@ -127,6 +149,12 @@ class AnalysisResult:
     data: pd.DataFrame = field(repr=False)
     notes: list = field(default_factory=list)
     files: dict = field(default_factory=dict)
+    models: dict = field(default_factory=dict)
+    model_comparison: pd.DataFrame = field(default_factory=pd.DataFrame)
+    model_tests: pd.DataFrame = field(default_factory=pd.DataFrame)
+    skipped_models: list = field(default_factory=list)
+    feature_table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    headline: dict = field(default_factory=dict)
 
     @property
     def features(self) -> list:
@@ -175,7 +203,10 @@ def analyze(df: pd.DataFrame, outcome: str, cohort: str, patient: str | None = N
             max_features: int | None = None, tie: str = "sensitivity", n_bootstrap: int = 2000,
             n_bins: int = 10, dca_thresholds: Sequence[float] | None = None,
             dca_report_range: tuple = DEFAULT_DCA_REPORT_RANGE, conf_level: float = 0.95, seed: int = 0,
-            out_dir=None, title: str = "rlnfast analysis", extra_sections=None) -> AnalysisResult:
+            out_dir=None, title: str = "rlnfast analysis", extra_sections=None,
+            feature_sets: Mapping[str, Sequence[str]] | None = None, model_set: str | None = None,
+            size_rule_mm: float | None = SIZE_RULE_MM, size_column: str = SIZE_COLUMN,
+            outcome_label: str = "lymph-node metastasis") -> AnalysisResult:
     """The study's statistics on a node-level feature table, from screening to decision curves.
 
     1. :func:`validate_table`; features = ``features`` or :func:`default_features` (every column except
@@ -191,13 +222,37 @@ def analyze(df: pd.DataFrame, outcome: str, cohort: str, patient: str | None = N
        each cohort, paired DeLong tests of the model against each selected feature alone, oriented by its
        training direction (:func:`delong_paired_test`; nodes missing that feature are left out of that
        test only, ``n`` says how many were used).
+    5. the study's comparison (:mod:`.compare`): for each named feature set (``feature_sets``: name ->
+       glob patterns over the table's predictor columns, ``!`` excludes; default
+       :data:`DEFAULT_FEATURE_SETS`: the DEM model, conventional radiomics, node size; ``{}`` = none) a
+       model built by the very procedure of steps 2-3 (:func:`fit_candidates`), and the size rule
+       (``size_column`` >= ``size_rule_mm``, RECIST 1.1; None = off); per model and cohort AUC with CI
+       (patient-clustered when ``patient``), sensitivity/specificity at its frozen threshold, calibration
+       with CIs, net-benefit range; paired DeLong tests between every pair (:func:`paired_tests`). A set
+       whose columns are absent is skipped with a note (``skipped_models``), never an error.
+    ``model_set`` names the set that is the headline model (its columns are the candidates; ``features``
+    must then be None); otherwise the headline model ("model") is built from ``features`` and compared
+    with the sets. ``outcome_label`` words the outcome in the report's summary.
     With ``out_dir``, :func:`rlnfast.stats.report.write_report` writes CSV tables, PNG figures and
     report.html there (``extra_sections``: (title, DataFrame) pairs appended to the report).
     """
     validate_table(df, outcome, cohort, patient, training_label, validation_label)
     roles = {outcome, cohort} | ({patient} if patient else set())
+    sets = dict(DEFAULT_FEATURE_SETS if feature_sets is None else feature_sets)
+    for name, pats in sets.items():
+        if isinstance(pats, str) or not all(isinstance(p, str) for p in pats) or not pats:
+            raise ValueError(f"feature set {name!r} must be a sequence of glob patterns; got {pats!r}")
+    set_columns = default_features(df, exclude=set(exclude) | roles)
+    if model_set is not None:
+        if features is not None:
+            raise ValueError("give either features or model_set, not both")
+        if model_set not in sets:
+            raise ValueError(f"model_set {model_set!r} is not one of the feature sets {list(sets)}")
+        features = match_features(set_columns, sets[model_set])
+        if not features:
+            raise ValueError(f"model_set {model_set!r}: no column matches {', '.join(sets[model_set])}")
     if features is None:
-        features = default_features(df, exclude=set(exclude) | roles)
+        features = set_columns
     else:
         features = list(features)
         missing = [f for f in features if f not in df.columns]
@@ -212,18 +267,17 @@ def analyze(df: pd.DataFrame, outcome: str, cohort: str, patient: str | None = N
     data = df.reset_index(drop=True).copy()
     data["_cohort"] = labels.to_numpy()
     data[outcome] = check_binary(data[outcome].to_numpy(), f"outcome column {outcome!r}").astype(int)
-    train = data[data["_cohort"] == training_label]
+    train_mask = (data["_cohort"] == training_label).to_numpy()
+    train = data[train_mask]
     cohort_labels = [training_label, validation_label]
 
-    screening = screen_features(train, features, outcome, conf_level)
     tgroups = train[patient].to_numpy() if patient else None
-    selection = select_features(screening, train, outcome, p_max=p_max, p_column=p_column, q_max=q_max,
-                                auc_min=auc_min, corr_max=corr_max, lasso=lasso, groups=tgroups,
-                                max_features=max_features, seed=seed)
+    fit_kw = dict(selection=dict(p_max=p_max, p_column=p_column, q_max=q_max, auc_min=auc_min, corr_max=corr_max,
+                                 lasso=lasso, max_features=max_features),
+                  estimator=estimator, tie=tie, conf_level=conf_level, seed=seed)
+    screening, selection, model, risk, thr = fit_candidates(data, train_mask, features, outcome, groups=tgroups,
+                                                            **fit_kw)
     sel = selection.selected
-    model = fit_model(train, sel, outcome, estimator, seed)
-    risk = predict_risk(model, data, sel)
-    thr = youden_threshold(train[outcome].to_numpy(), risk[(data["_cohort"] == training_label).to_numpy()], tie)
 
     pred = pd.DataFrame({"row": np.arange(len(data)), "cohort": data["_cohort"].to_numpy(),
                          "outcome": data[outcome].to_numpy(int)})
@@ -274,6 +328,31 @@ def analyze(df: pd.DataFrame, outcome: str, cohort: str, patient: str | None = N
                           "auc_a": r.auc_a, "auc_b": r.auc_b, "difference": r.difference, "statistic": r.z,
                           "statistic_name": "z", "df": np.nan, "p": r.p, "ci_low": r.ci_low, "ci_high": r.ci_high})
 
+    model_name = model_set or "model"
+    models, skipped = {}, []
+    if model_set is None:
+        models[model_name] = build_model(model_name, ("all candidate features",), data, cohort_labels, outcome,
+                                         columns=features, patient=patient, fit=fit_kw, conf_level=conf_level,
+                                         dca_thresholds=dca_thresholds, fitted=(selection, model, risk, thr),
+                                         candidates=features, nb_within=dca_report_range)
+    for name, pats in sets.items():
+        try:
+            fitted = (selection, model, risk, thr) if name == model_set else None
+            models[name] = build_model(name, tuple(pats), data, cohort_labels, outcome, columns=set_columns,
+                                       patient=patient, fit=fit_kw, conf_level=conf_level,
+                                       dca_thresholds=dca_thresholds, fitted=fitted, nb_within=dca_report_range)
+        except LookupError as exc:
+            skipped.append((name, f"skipped: {exc} in the feature table"))
+        except ValueError as exc:
+            skipped.append((name, f"skipped: {exc}"))
+    if size_rule_mm is not None:
+        try:
+            r = size_rule(data, cohort_labels, outcome, column=size_column, cutoff_mm=size_rule_mm, patient=patient,
+                          conf_level=conf_level, dca_thresholds=dca_thresholds, nb_within=dca_report_range)
+            models[r.name] = r
+        except LookupError:
+            skipped.append((f"{size_rule_mm:g} mm rule", f"skipped: column {size_column} absent from the feature "
+                            "table (extract the size feature class to compare with node size)"))
     settings = {
         "outcome": outcome, "cohort": cohort, "patient": patient, "training_label": training_label,
         "validation_label": validation_label, "cohort_labels": cohort_labels, "n_candidate_features": len(features),
@@ -284,13 +363,22 @@ def analyze(df: pd.DataFrame, outcome: str, cohort: str, patient: str | None = N
         f"scores; ties -> highest {tie}), frozen for {validation_label}", "tie": tie, "n_bootstrap": n_bootstrap,
         "n_bins": n_bins, "dca_thresholds": "0.01-0.99 step 0.01" if dca_thresholds is None else list(dca_thresholds),
         "dca_report_range": list(dca_report_range), "conf_level": conf_level, "seed": seed,
+        "model_name": model_name, "feature_sets": {k: list(v) for k, v in sets.items()},
+        "size_rule": None if size_rule_mm is None else f"{size_column} >= {size_rule_mm:g} mm",
+        "outcome_label": outcome_label, "size_column": size_column,
     }
+    if model_set is not None:  # the headline model first
+        models = {model_set: models[model_set], **{k: v for k, v in models.items() if k != model_set}}
+    comparison = pd.concat([m.metrics for m in models.values()], ignore_index=True) if models else pd.DataFrame()
+    tests = paired_tests(list(models.values()), data, cohort_labels, outcome, patient, conf_level)
     result = AnalysisResult(settings=settings, versions=software_versions(), cohorts=pd.DataFrame(cohorts_rows),
                             screening=screening, selection=selection, model=model,
                             model_table=model_table(model, sel), threshold=thr, predictions=pred,
                             performance=pd.concat(perf, ignore_index=True), calibration=calib,
                             decision_curves=dcs, comparisons=pd.DataFrame(comps), data=data,
-                            notes=list(selection.notes))
+                            notes=list(selection.notes), models=models, model_comparison=comparison,
+                            model_tests=tests, skipped_models=skipped,
+                            feature_table=feature_table(data, sel, screening, cohort_labels, outcome, conf_level))
     if out_dir is not None:
         from .report import write_report
 

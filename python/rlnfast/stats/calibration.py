@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _sps
 
-from .checks import _both_classes, _prob_inputs
+from .checks import _both_classes, _prob_inputs, _z
 from .roc import _placements, wilson_ci
 
-__all__ = ["CalibrationResult", "val_prob", "spiegelhalter", "calibration_in_the_large", "hosmer_lemeshow",
+__all__ = ["CalibrationResult", "calibration_ci", "val_prob", "spiegelhalter", "calibration_in_the_large", "hosmer_lemeshow",
            "calibration_bins", "calibration_smooth", "calibration_summary"]
 
 
@@ -112,6 +112,37 @@ def calibration_in_the_large(y, p) -> float:
         f = sm.GLM(yy[ok], np.ones((int(ok.sum()), 1)), family=sm.families.Binomial(), offset=lp[ok]).fit(
             tol=1e-12, maxiter=200)
     return float(f.params[0])
+
+
+def calibration_ci(y, p, conf_level: float = 0.95) -> dict:
+    """Calibration-in-the-large and calibration slope with Wald confidence intervals (node-level).
+
+    CITL: intercept a of logit P(y=1) = a + logit(p) (offset; :func:`calibration_in_the_large`); slope: b of
+    the logistic recalibration y ~ a' + b logit(p) (rms ``Slope``). CIs = estimate -/+ z SE from the
+    maximum-likelihood fits (statsmodels). Risks of exactly 0 or 1 are left out, as rms does.
+    ``holds`` is True when the CITL interval contains 0 and the slope interval contains 1 (no evidence of
+    miscalibration at this sample size; a wide interval is not proof of calibration).
+    """
+    import statsmodels.api as sm
+
+    yy, pp = _prob_inputs(y, p)
+    lp = _logit(pp)
+    ok = np.isfinite(lp)
+    yy, lp = yy[ok], lp[ok]
+    _both_classes(yy, "outcome")
+    z = _z(conf_level)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = sm.GLM(yy, np.ones((yy.size, 1)), family=sm.families.Binomial(), offset=lp).fit(tol=1e-12, maxiter=200)
+    f = _calib_fit(yy, lp)
+    citl, citl_se = float(g.params[0]), float(g.bse[0])
+    slope, slope_se = float(f.params[1]), float(f.bse[1])
+    out = {"citl": citl, "citl_ci_low": citl - z * citl_se, "citl_ci_high": citl + z * citl_se,
+           "slope": slope, "slope_ci_low": slope - z * slope_se, "slope_ci_high": slope + z * slope_se,
+           "conf_level": conf_level, "n": int(yy.size)}
+    out["holds"] = bool(out["citl_ci_low"] <= 0 <= out["citl_ci_high"]
+                        and out["slope_ci_low"] <= 1 <= out["slope_ci_high"])
+    return out
 
 
 def _quantile_groups(p: np.ndarray, g: int) -> np.ndarray:

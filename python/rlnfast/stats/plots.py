@@ -16,10 +16,11 @@ import pandas as pd
 from .bootstrap import roc_confidence_band
 from .calibration import calibration_bins, calibration_in_the_large, calibration_smooth, val_prob
 from .checks import check_binary
+from .labels import feature_axis_label
 from .roc import delong_auc, roc_points
 from .selection import LassoResult
 
-__all__ = ["plot_roc", "plot_calibration", "plot_decision_curve", "plot_feature", "plot_features",
+__all__ = ["plot_roc", "plot_calibration", "plot_decision_curve", "plot_decision_curves", "plot_feature", "plot_features",
            "plot_lasso_path", "new_figure"]
 
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
@@ -52,6 +53,8 @@ def plot_roc(ax, curves: Mapping[str, tuple], *, n_bootstrap: int = 500, groups:
              conf_level: float = 0.95, seed: int = 0, title: str | None = "ROC curves", csv_path=None) -> pd.DataFrame:
     """ROC curve per cohort with "label: AUC (95% CI)" (DeLong) in the legend and a bootstrap CI band.
 
+    The curve joins pROC's points with straight segments (the area under it is the Mann-Whitney AUC, ties
+    counted 1/2, also for a yes/no rule).
     ``curves`` maps a label (e.g. the cohort) to ``(y, risk)``. The curve is the empirical ROC on pROC's
     threshold grid (:func:`rlnfast.stats.roc_points`); the shaded band is the pointwise percentile band of
     sensitivity at fixed 1 - specificity from ``n_bootstrap`` stratified replicates
@@ -64,7 +67,9 @@ def plot_roc(ax, curves: Mapping[str, tuple], *, n_bootstrap: int = 500, groups:
         color = _COLORS[i % len(_COLORS)]
         r = delong_auc(y, p, "<", conf_level)
         pts = roc_points(y, p)
-        ax.step(pts.fpr, pts.sensitivity, where="post", color=color, lw=1.8,
+        # straight segments between pROC's points: a tie between a positive and a negative node (or a 0/1
+        # rule) is a diagonal segment; a step would draw the optimistic corner
+        ax.plot(pts.fpr, pts.sensitivity, color=color, lw=1.8,
                 label=f"{label}: AUC {r.auc:.3f} ({round(conf_level * 100)}% CI {r.ci_low:.3f}-{r.ci_high:.3f})")
         pts = pts.iloc[::-1].reset_index(drop=True)
         parts.append(pd.DataFrame({"label": label, "kind": "curve", "fpr": pts.fpr, "tpr": pts.sensitivity,
@@ -97,6 +102,7 @@ def plot_calibration(ax, curves: Mapping[str, tuple], *, n_bins: int = 10, conf_
     ``n_bins`` quantile bins (:func:`rlnfast.stats.calibration_bins`) with Wilson error bars; line: lowess
     of y on p with rms ``val.prob`` settings (:func:`rlnfast.stats.calibration_smooth`); the dashed
     diagonal is perfect calibration. The legend gives the calibration slope and calibration-in-the-large.
+    A proportion lies in [0, 1], so the smooth curve is clipped there (lowess can overshoot near the ends).
     CSV: label, kind ('bin' or 'lowess'), predicted, observed, observed_ci_low, observed_ci_high, n, events.
     """
     parts = []
@@ -111,6 +117,7 @@ def plot_calibration(ax, curves: Mapping[str, tuple], *, n_bins: int = 10, conf_
                           np.clip(bins.observed_ci_high - bins.observed, 0, None)],
                     fmt="o", ms=4, color=color, capsize=2, lw=1,
                     label=f"{label}: slope {vp['Slope']:.2f}, CITL {citl:.2f}")
+        smooth = smooth.assign(observed=np.clip(smooth.observed.to_numpy(float), 0.0, 1.0))
         ax.plot(smooth.predicted, smooth.observed, color=color, lw=1.5)
         parts.append(pd.DataFrame({"label": label, "kind": "bin", "predicted": bins.mean_predicted,
                                    "observed": bins.observed, "observed_ci_low": bins.observed_ci_low,
@@ -160,12 +167,46 @@ def plot_decision_curve(ax, curves: Mapping[str, pd.DataFrame], *, xlim: Sequenc
     return _write(pd.concat(parts, ignore_index=True), csv_path)
 
 
+def plot_decision_curves(ax, curves: Mapping[str, pd.DataFrame], *, xlim: Sequence[float] = (0.10, 0.70),
+                         title: str | None = "Decision curves", csv_path=None) -> pd.DataFrame:
+    """Net benefit of several models on the same nodes (one cohort), with treat-all and treat-none.
+
+    ``curves`` maps a model name to its :func:`rlnfast.stats.decision_curve` table on the same cohort;
+    treat-all is drawn once (from the first table: it depends on the prevalence only). CSV: label,
+    threshold, net_benefit_model, net_benefit_all, net_benefit_none.
+    """
+    parts = []
+    lo, hi = float(xlim[0]), float(xlim[1])
+    ymax = 0.0
+    first = None
+    for i, (label, dc) in enumerate(curves.items()):
+        d = dc[(dc.threshold >= lo - 1e-12) & (dc.threshold <= hi + 1e-12)]
+        first = d if first is None else first
+        ax.plot(d.threshold, d.net_benefit_model, color=_COLORS[i % len(_COLORS)], lw=1.8, label=label)
+        ymax = max(ymax, float(np.nanmax(d.net_benefit_model.to_numpy())) if len(d) else 0.0)
+        parts.append(pd.DataFrame({"label": label, "threshold": d.threshold, "net_benefit_model": d.net_benefit_model,
+                                   "net_benefit_all": d.net_benefit_all, "net_benefit_none": d.net_benefit_none}))
+    if first is not None and len(first):
+        ax.plot(first.threshold, first.net_benefit_all, color="0.4", lw=1, ls=":", label="treat all")
+        ymax = max(ymax, float(np.nanmax(first.net_benefit_all.to_numpy())))
+    ax.axhline(0.0, color="k", lw=1, label="treat none")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(-0.05 * max(ymax, 0.1), max(ymax, 0.1) * 1.1)
+    ax.set_xlabel("Threshold probability")
+    ax.set_ylabel("Net benefit")
+    if title:
+        ax.set_title(title)
+    ax.legend(loc="upper right", fontsize=7)
+    return _write(pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(), csv_path)
+
+
 def plot_feature(ax, values, outcome, *, feature: str, p: float | None = None, q: float | None = None,
                  kind: str = "box", labels: Sequence[str] = ("benign (0)", "metastatic (1)"),
                  csv_path=None) -> pd.DataFrame:
     """Distribution of one feature by outcome class as a box or violin plot, titled with p and q.
 
-    Missing values are left out (their count is in the CSV). ``p`` and ``q`` are shown as given (e.g.
+    The y axis carries the feature's unit (:func:`rlnfast.stats.labels.feature_unit`: HU, per mille, bits,
+    mm, dimensionless ...; 'value' when unknown). Missing values are left out (their count is in the CSV). ``p`` and ``q`` are shown as given (e.g.
     Mann-Whitney p and its Benjamini-Hochberg q from :func:`rlnfast.stats.screen_features`). CSV: feature,
     class, n, n_missing, min, q1, median, q3, max, mean.
     """
@@ -182,6 +223,8 @@ def plot_feature(ax, values, outcome, *, feature: str, p: float | None = None, q
         ax.set_xticks([1, 2], list(labels))
     title = feature if len(feature) <= 40 else feature[:37] + "..."
     ax.set_title(f"{title}\n{_fmt_p('p', p)}, {_fmt_p('q', q)}", fontsize=9)
+    label = feature_axis_label(feature)
+    ax.set_ylabel(label[len(feature):].strip(" []") or "value", fontsize=8)
     ax.tick_params(labelsize=8)
     rows = []
     for c, g in zip((0, 1), groups):

@@ -1,0 +1,413 @@
+"""Hostile and broken inputs (issue 14): one test per fault found by fuzzing and fault injection, with its
+reproduction. Every call that once hung or crashed runs in a child process with a time limit, so a
+regression fails the test (with the child's output) instead of hanging or killing the suite; the limits are
+generous bounds on "returns at all", not timings."""
+from __future__ import annotations
+
+import fcntl
+import gzip
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+LIMIT_S = 120   # a call that once never returned; any answer within this is fine
+
+
+def _py(code: str, timeout: float = LIMIT_S, env_extra=None) -> dict:
+    """Run ``code`` in a fresh interpreter; it prints one JSON line last. A hang or a crash fails here."""
+    env = dict(os.environ, **(env_extra or {}))
+    try:
+        r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                           timeout=timeout, env=env)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"no answer within {timeout} s (hang): {exc.stderr!r}")
+    assert r.returncode == 0, f"child crashed or failed (rc {r.returncode}):\n{r.stderr[-3000:]}"
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+# The child's helper: {"ok": value} or {"error": "Type", "msg": ...}.
+_CALL = """
+import json, numpy as np
+def call(fn):
+    try:
+        return {"ok": fn()}
+    except Exception as exc:
+        return {"error": type(exc).__name__, "msg": str(exc)}
+"""
+
+
+# ---- 1. hangs -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["cpu", "numpy"])
+def test_extract_range_with_zero_bin_step_returns(backend):
+    """-1e18 next to 0: binWidth 25 has no representable step at 1e18 (low + 25 == low) -> named error."""
+    out = _py(_CALL + f"""
+import rlnfast
+r = call(lambda: rlnfast.extract(np.array([[[-1e18, 0.0]]]), np.ones((1, 1, 2), np.uint8), spacing=(1, 1, 1),
+                                 backend="{backend}").shape[0])
+print(json.dumps(r))
+""")
+    assert out.get("error") == "ValueError", out
+    assert "binned" in out["msg"]
+
+
+@pytest.mark.parametrize("backend", ["cpu", "numpy"])
+def test_int64_min_sentinel_next_to_zero(backend):
+    out = _py(_CALL + f"""
+import rlnfast
+img = np.array([[[np.iinfo(np.int64).min, 0]]], dtype=np.int64)
+r = call(lambda: rlnfast.extract(img, np.ones((1, 1, 2), np.uint8), spacing=(1, 1, 1), backend="{backend}").shape[0])
+print(json.dumps(r))
+""")
+    assert out.get("error") == "ValueError", out
+
+
+@pytest.mark.parametrize("v", [2.0 ** 23, 2.0 ** 24, 3e7])
+def test_flat_float32_region_beyond_2_23_bincount(v):
+    """NumPy refuses these edges ("Too many bins for data range"); every backend says so too."""
+    out = _py(_CALL + f"""
+from rlnfast.ops.firstorder import firstorder
+vals = np.full(6, {v!r}, np.float32).astype(np.float64)
+res = {{b: call(lambda b=b: firstorder(vals, np.array([0, 6]), bin_count=32, value_dtype=np.float32,
+                                       backend=b).tolist()) for b in ("cpu", "numpy")}}
+print(json.dumps(res))
+""")
+    assert out["cpu"].get("error") == "ValueError", out
+    assert out["numpy"].get("error") == "ValueError", out
+
+
+def test_nan_to_firstorder_is_refused():
+    out = _py(_CALL + """
+from rlnfast.ops.firstorder import firstorder
+res = {b: call(lambda b=b: firstorder(np.array([1.0, np.nan, 3.0]), np.array([0, 3]), backend=b).tolist())
+       for b in ("cpu", "numpy")}
+print(json.dumps(res))
+""")
+    for b, r in out.items():
+        assert r.get("error") == "ValueError" and "NaN" in r["msg"], (b, r)
+
+
+def test_reference_fractal_min_box_size_zero():
+    out = _py(_CALL + """
+from rlnfast.reference.fractal import box_sizes_one, region_features
+from rlnfast.spec.fractal import crops_from_masks
+m = np.zeros((6, 6, 6), bool); m[1:5, 1:5, 1:5] = True
+crops = crops_from_masks([m], (1.0, 1.0, 1.0))
+print(json.dumps({"one": call(lambda: box_sizes_one((6, 6, 6), (10**6,) * 3, 0.0)),
+                  "all": call(lambda: len(region_features(crops, min_box_size=0.0).n_sizes))}))
+""")
+    assert out["one"].get("error") == "ValueError", out
+    assert out["all"].get("error") == "ValueError", out
+
+
+# ---- 2. silently wrong -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fraction", [0.05, 0.5, 0.9, 0.99])
+def test_truncated_nii_gz_is_an_error_naming_the_file(tmp_path, fraction):
+    import SimpleITK as sitk
+
+    arr = (np.arange(20 * 24 * 24, dtype=np.int16).reshape(20, 24, 24) % 400) - 100
+    img = sitk.GetImageFromArray(arr)
+    full = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(img, str(full))
+    data = full.read_bytes()
+    cut = tmp_path / f"cut{int(fraction * 100)}.nii.gz"
+    cut.write_bytes(data[:max(1, int(len(data) * fraction))])
+    out = _py(_CALL + f"""
+from rlnfast.io import read_volume
+print(json.dumps(call(lambda: float(read_volume({str(cut)!r}).array.sum()))))
+""")
+    assert out.get("error") == "ValueError", out
+    assert cut.name in out["msg"] and ("truncated" in out["msg"] or "corrupt" in out["msg"])
+
+
+def test_complete_files_pass_the_truncation_check(tmp_path):
+    import SimpleITK as sitk
+
+    from rlnfast.io import check_complete, read_volume
+
+    arr = np.arange(5 * 6 * 7, dtype=np.float32).reshape(5, 6, 7)
+    for name in ("a.nii.gz", "a.nii", "a.nrrd"):
+        w = sitk.ImageFileWriter()
+        w.SetFileName(str(tmp_path / name))
+        w.SetUseCompression(True)
+        w.Execute(sitk.GetImageFromArray(arr))
+        check_complete(tmp_path / name)
+        np.testing.assert_array_equal(read_volume(tmp_path / name).array, arr)
+
+
+def test_truncated_gzip_nrrd_is_an_error(tmp_path):
+    import SimpleITK as sitk
+
+    from rlnfast.io import read_volume
+
+    w = sitk.ImageFileWriter()
+    w.SetFileName(str(tmp_path / "a.nrrd"))
+    w.SetUseCompression(True)
+    w.Execute(sitk.GetImageFromArray(np.random.default_rng(0).normal(size=(8, 16, 16)).astype(np.float32)))
+    data = (tmp_path / "a.nrrd").read_bytes()
+    (tmp_path / "cut.nrrd").write_bytes(data[:int(len(data) * 0.6)])
+    with pytest.raises(ValueError, match="cut.nrrd"):
+        read_volume(tmp_path / "cut.nrrd")
+
+
+@pytest.mark.parametrize("backend", ["cpu", "numpy"])
+def test_edge_count_overflowing_int64_is_an_error(backend):
+    """[0, 5e20, 1e21, 3] at binWidth 25 needs 4e19 edges: an error with the reason, not Entropy 0.811."""
+    from rlnfast.ops.firstorder import firstorder
+
+    with pytest.raises(ValueError, match="cannot be binned"):
+        firstorder(np.array([0, 5e20, 1e21, 3.0]), np.array([0, 4]), bin_width=25.0, backend=backend)
+
+
+def test_float32_bin_width_not_exact_in_float32_bins_as_numpy_and_pyradiomics():
+    from rlnfast.ops.firstorder import FEATURES, firstorder
+
+    ent = FEATURES.index("Entropy")
+    v = np.array([-0.05, -1e-10, 0.05, 0.07], np.float32)
+    got = {b: firstorder(v.astype(np.float64), np.array([0, 4]), bin_width=0.1, value_dtype=np.float32,
+                         backend=b)[0, ent] for b in ("cpu", "numpy")}
+    assert got["numpy"] == pytest.approx(1.0, abs=1e-12)   # numpy 2: edges -0.1, 0, 0.1, 0.2 (the second edge low + w in float32)
+    assert got["cpu"] == got["numpy"]
+    # realistic float32 regions at binWidth 0.1 and 0.3: every backend bins as the reference
+    rng = np.random.default_rng(3)
+    regions = [rng.normal(rng.uniform(-3, 3), rng.uniform(0.05, 2), size=rng.integers(5, 300)).astype(np.float32)
+               for _ in range(200)]
+    vals = np.concatenate(regions).astype(np.float64)
+    offs = np.concatenate([[0], np.cumsum([len(r) for r in regions])])
+    for w in (0.1, 0.3):
+        ref = firstorder(vals, offs, bin_width=w, value_dtype=np.float32, backend="numpy")
+        cpu = firstorder(vals, offs, bin_width=w, value_dtype=np.float32, backend="cpu")
+        np.testing.assert_allclose(cpu[:, ent], ref[:, ent], rtol=1e-12, atol=1e-12)
+
+
+def test_float32_bin_width_matches_pyradiomics():
+    radiomics = pytest.importorskip("radiomics")
+    import SimpleITK as sitk
+    from radiomics import firstorder as rfo
+
+    from rlnfast.ops.firstorder import FEATURES, firstorder
+
+    radiomics.setVerbosity(60)
+    v = np.array([-0.05, -1e-10, 0.05, 0.07], np.float32).reshape(1, 1, 4)
+    img, msk = sitk.GetImageFromArray(v), sitk.GetImageFromArray(np.ones((1, 1, 4), np.uint8))
+    f = rfo.RadiomicsFirstOrder(img, msk, binWidth=0.1)
+    f.enableFeatureByName("Entropy")
+    py = float(f.execute()["Entropy"])
+    cpu = firstorder(v.ravel().astype(np.float64), np.array([0, 4]), bin_width=0.1, value_dtype=np.float32,
+                     backend="cpu")[0, FEATURES.index("Entropy")]
+    assert cpu == pytest.approx(py, abs=1e-12)
+
+
+def test_constant_count_fractal_fit_has_nan_r2():
+    from rlnfast.ops.fractal import fit_dimension
+    from rlnfast.reference.fractal import fit_one
+
+    sizes = np.array([[0.5, 1.0, 2.0, 4.0]])
+    counts = np.array([[5, 5, 5, 5]])
+    slope, r2 = fit_dimension(sizes, counts, np.array([4]))
+    assert np.isnan(r2[0]) and abs(slope[0]) < 1e-12
+    s, r = fit_one(sizes[0], counts[0])
+    assert np.isnan(r) and abs(s) < 1e-12
+    # a non-constant fit keeps its R^2
+    assert fit_dimension(sizes, np.array([[40, 20, 10, 6]]), np.array([4]))[1][0] > 0.9
+
+
+# ---- 3. memory safety ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("edit", ["more", "fewer"])
+def test_gather_after_the_label_map_changed(edit):
+    """find_regions keeps the caller's array; changing it inside a region's box (more voxels: the old gather
+    wrote past the region's slice; fewer: left values unset) is an error, never a heap overflow."""
+    out = _py(_CALL + f"""
+from rlnfast.regions import find_regions, gather
+lm = np.zeros((8, 8, 8), np.int32); lm[2:6, 2:6, 2:6] = 1; lm[2:6, 2:6, 3] = 2
+img = np.arange(lm.size, dtype=np.float64).reshape(lm.shape)
+reg = find_regions(lm)
+lm[2:6, 2:6, 3] = 1 if "{edit}" == "more" else 0
+print(json.dumps(call(lambda: gather(img, reg)[0].size)))
+""")
+    assert out.get("error") == "ValueError" and "changed" in out["msg"], out
+
+
+@pytest.mark.parametrize("edit", ["bbox_outside", "label_minus_one", "count_too_big", "bbox_shape"])
+def test_gather_refuses_a_forged_regions(edit):
+    out = _py(_CALL + f"""
+from rlnfast.regions import find_regions, gather
+lm = np.zeros((8, 8, 8), np.int32); lm[2:4, 2:4, 2:4] = 1; lm[5, 5, 5] = 2
+img = np.ones(lm.shape)
+reg = find_regions(lm)
+edit = "{edit}"
+if edit == "bbox_outside":
+    reg.bbox[0] = [0, 0, 0, 100, 100, 100]
+elif edit == "label_minus_one":
+    reg.label[0] = -1
+elif edit == "count_too_big":
+    reg.count[0] = 10**9
+else:
+    reg.bbox = reg.bbox[:, :4]
+print(json.dumps(call(lambda: gather(img, reg)[0].size)))
+""")
+    assert out.get("error") == "ValueError", out
+
+
+def test_region_tables_do_not_grow_with_threads_times_labels():
+    """A label near 4,000,000 seen by every thread: one dense table, not one per thread."""
+    out = _py("""
+import json, resource, numpy as np
+from rlnfast.regions import label_stats
+lm = np.zeros((8, 4, 4), np.int32); lm[:, 1, 1] = 4_000_000; lm[:, 2, 2] = 3
+label_stats(np.ones((8, 4, 4), np.int32))           # warm up the module
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+counts, bbox = label_stats(lm)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"mib": (after - before) / 1024, "n": int(counts[4_000_000]), "bbox": bbox[4_000_000].tolist(),
+                  "n3": int(counts[3])}))
+""", env_extra={"OMP_NUM_THREADS": "8"})
+    assert out["n"] == 8 and out["n3"] == 8 and out["bbox"] == [0, 1, 1, 7, 1, 1]
+    # output (224 MB) + one folded table (224 MB); eight per-thread tables would add 1.8 GB
+    assert out["mib"] < 700, out
+
+
+# ---- 5. parameter files ----------------------------------------------------------------------------------
+
+def test_yaml_alias_bomb_is_refused(tmp_path):
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+        for p, c in zip("abcdefgh", "bcdefghi"))
+    f = tmp_path / "bomb.yaml"
+    f.write_text("setting:\n  binWidth: 25\n" + bomb)
+    assert len(f.read_bytes()) < 600
+    out = _py(_CALL + f"""
+from rlnfast.params import load_params
+print(json.dumps(call(lambda: str(load_params({str(f)!r})))))
+""", timeout=60)
+    assert out.get("error") == "ValueError" and "alias" in out["msg"], out
+
+
+def test_parameter_file_size_limit(tmp_path):
+    from rlnfast.params import MAX_PARAMS_BYTES, load_params
+
+    f = tmp_path / "big.yaml"
+    f.write_text("setting:\n  binWidth: 25\n" + "#" * (MAX_PARAMS_BYTES + 1) + "\n")
+    with pytest.raises(ValueError, match="bytes"):
+        load_params(f)
+
+
+@pytest.mark.parametrize("setting", [{"gamma": -1}, {"clipRange": [100, -100]}, {"sigma": 0},
+                                     {"connectivity": 7}, {"voxelArrayShift": float("nan")},
+                                     {"binWidth": float("inf")}, {"minimumComponentVoxels": 0},
+                                     {"label": 0}, {"fractalGreyLevels": 1}])
+def test_every_value_is_checked_whether_or_not_its_class_is_enabled(setting):
+    from rlnfast.params import load_params
+
+    key = next(iter(setting))
+    with pytest.raises(ValueError, match=key):
+        load_params({"setting": setting, "imageType": {"Original": {}}, "featureClass": {"firstorder": None}})
+
+
+# ---- 6. one error style ----------------------------------------------------------------------------------
+
+def _cli(*args, timeout=LIMIT_S):
+    return subprocess.run([sys.executable, "-m", "rlnfast", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def _tiny_batch(folder: Path, n=2):
+    import pandas as pd
+    import SimpleITK as sitk
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(n):
+        ct = np.random.default_rng(i).normal(40, 20, size=(6, 12, 12)).round().astype(np.int16)
+        lab = np.zeros(ct.shape, np.uint8)
+        lab[2:5, 3:9, 3:9] = 1
+        sitk.WriteImage(sitk.GetImageFromArray(ct), str(folder / f"ct{i}.nii.gz"))
+        sitk.WriteImage(sitk.GetImageFromArray(lab), str(folder / f"m{i}.nii.gz"))
+        rows.append({"ID": f"c{i}", "Image": f"ct{i}.nii.gz", "Mask": f"m{i}.nii.gz"})
+    pd.DataFrame(rows).to_csv(folder / "batch.csv", index=False)
+    return folder / "batch.csv"
+
+
+def test_locked_out_dir_is_refused_in_one_line(tmp_path):
+    batch = _tiny_batch(tmp_path / "d")
+    out_dir = tmp_path / "o"
+    out_dir.mkdir()
+    fd = os.open(out_dir / ".lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)   # another run holds it
+    try:
+        r = _cli("extract", str(batch), "--out-dir", str(out_dir), "-o", str(tmp_path / "f.csv"), "--quiet")
+    finally:
+        os.close(fd)
+    assert r.returncode == 3, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "in use by another run" in r.stderr
+    r = _cli("extract", str(batch), "--out-dir", str(out_dir), "-o", str(tmp_path / "f.csv"), "--quiet")
+    assert r.returncode == 0, r.stderr   # released: the next run goes
+
+
+def test_io_error_is_one_line(tmp_path):
+    batch = _tiny_batch(tmp_path / "d")
+    (tmp_path / "afile").write_text("x")
+    r = _cli("extract", str(batch), "--out-dir", str(tmp_path / "afile" / "o"), "-o", str(tmp_path / "f.csv"),
+             "--quiet")
+    assert r.returncode == 4, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_disk_full_is_one_line(tmp_path):
+    """ENOSPC while writing a result (simulated: the write raises it)."""
+    batch = _tiny_batch(tmp_path / "d")
+    code = f"""
+import errno, sys
+import rlnfast.cohort as c
+def full(*a, **k):
+    raise OSError(errno.ENOSPC, "No space left on device", "features.csv")
+c.write_table = full
+from rlnfast.cli import main
+sys.exit(main(["extract", {str(batch)!r}, "--out-dir", {str(tmp_path / "o")!r}, "-o", {str(tmp_path / "f.csv")!r},
+               "--quiet", "--case-timeout", "0"]))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=LIMIT_S)
+    assert r.returncode == 4, r.stderr
+    assert r.stderr.strip().splitlines() == ["rlnfast extract: error: No space left on device: 'features.csv'"]
+
+
+def test_segment_states_the_pickle_risk_and_takes_only_a_named_folder(tmp_path):
+    r = _cli("segment", "--help")
+    assert "pickle" in r.stdout and "trust" in r.stdout
+    model = tmp_path / "model"
+    model.mkdir()
+    r = _cli("segment", "--model", str(model), "--input", str(tmp_path), "-o", str(tmp_path / "o"),
+             "--checkpoint", "../../elsewhere/evil.pth")
+    assert r.returncode == 2 and "file name" in r.stderr, r.stderr
+    r = _cli("segment", "--model", str(tmp_path / "nothere"), "--input", str(tmp_path), "-o", str(tmp_path / "o"))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_case_timeout_fires_and_the_run_goes_on(tmp_path):
+    """A stalled case (testing aid RLNFAST_STALL_ID) is stopped after --case-timeout, listed in errors.csv,
+    and the other cases finish; a rerun without the stall computes only that case."""
+    import pandas as pd
+
+    from rlnfast import cohort
+
+    batch = _tiny_batch(tmp_path / "d", n=3)
+    out_dir, out = tmp_path / "o", tmp_path / "f.csv"
+    env = dict(os.environ, **{cohort.STALL_ENV: "c1"})
+    r = subprocess.run([sys.executable, "-m", "rlnfast", "extract", str(batch), "--out-dir", str(out_dir), "-o",
+                        str(out), "--quiet", "--case-timeout", "5"], capture_output=True, text=True, env=env,
+                       timeout=LIMIT_S)
+    assert r.returncode == 1, r.stderr
+    errors = pd.read_csv(out_dir / "errors.csv")
+    assert errors.ID.tolist() == ["c1"] and "CaseTimeout" in errors.error[0]
+    assert sorted(pd.read_csv(out).ID.unique()) == ["c0", "c2"]
+    r = _cli("extract", str(batch), "--out-dir", str(out_dir), "-o", str(out), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "1 computed, 2 already done" in r.stdout
+    assert sorted(pd.read_csv(out).ID.unique()) == ["c0", "c1", "c2"]
