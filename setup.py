@@ -1,7 +1,10 @@
 """Build rlnfast: the Python package plus one CMake-built extension, rlnfast._core.
 
 Follows pybind/cmake_example. Environment variables:
-  RLNFAST_CUDA=AUTO|ON|OFF        build the CUDA kernels (AUTO: when nvcc is found; default AUTO)
+  RLNFAST_CUDA=AUTO|ON|OFF|EMULATE  build the CUDA kernels (AUTO: when nvcc is found; default AUTO); EMULATE
+                                  compiles the same kernels as C++ on CPU threads with ASan+UBSan (CI without a
+                                  GPU; import needs LD_PRELOAD of libasan, see tests/run_emulated.sh)
+  RLNFAST_SANITIZE=address,undefined  sanitizers of the EMULATE build (empty: none)
   RLNFAST_CUDA_ARCHITECTURES="80;90"  CUDA architectures (default 80 and 90)
   RLNFAST_BUILD_JOBS=N            parallel compile jobs (default: CPU count)
 """
@@ -30,8 +33,8 @@ class CMakeBuild(build_ext):
         ext_fullpath = Path.cwd() / self.get_ext_fullpath(ext.name)
         extdir = ext_fullpath.parent.resolve()
         cuda = os.environ.get("RLNFAST_CUDA", "AUTO").upper()
-        if cuda not in ("AUTO", "ON", "OFF"):
-            raise SystemExit(f"RLNFAST_CUDA={cuda!r}: expected AUTO, ON or OFF")
+        if cuda not in ("AUTO", "ON", "OFF", "EMULATE"):
+            raise SystemExit(f"RLNFAST_CUDA={cuda!r}: expected AUTO, ON, OFF or EMULATE")
         cfg = "Debug" if self.debug else "Release"
         cmake_args = [
             f"-DCMAKE_LIBRARY_OUTPUT_DIRECTORY={extdir}{os.sep}",
@@ -40,6 +43,8 @@ class CMakeBuild(build_ext):
             f"-DCMAKE_BUILD_TYPE={cfg}",
             f"-DRLNFAST_CUDA={cuda}",
         ]
+        if "RLNFAST_SANITIZE" in os.environ:
+            cmake_args.append(f"-DRLNFAST_SANITIZE={os.environ['RLNFAST_SANITIZE']}")
         archs = os.environ.get("RLNFAST_CUDA_ARCHITECTURES")
         if archs:
             cmake_args.append(f"-DCMAKE_CUDA_ARCHITECTURES={archs}")

@@ -54,6 +54,11 @@ run_step fractal_tests "$PY" -m pytest -q -p no:cacheprovider tests/test_fractal
 run_step fractal_bench "$PY" bench/bench_fractal.py --backends cpu,cuda,cupy --repeat 3 --json "$OUT/bench_fractal_gpu.json"
 # ---- end FRACTAL block
 
+# ---- DEVICE block (issue 12): unfused multiply-adds (the binCount FMA case), device selection and offsets,
+# device_stats counts, DEM float64 parity with cpu, CuPy cache key; the same file CI runs on the emulated build
+run_step device_tests "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda_device.py -rs
+# ---- end DEVICE block
+
 cp bench/results/*.json "$OUT/" 2>/dev/null || true
 echo
 echo "== summary"

@@ -97,5 +97,11 @@ if [ "${RLNFAST_NO_INSTALL:-0}" != 1 ]; then
 fi
 
 # Run from a folder where ./python is not importable, so the installed package is what is tested.
-cd tests
-exec "$PY" -m pytest -q -p no:cacheprovider "$@" .
+(cd tests && "$PY" -m pytest -q -p no:cacheprovider "$@" .)
+
+# Second pass: the CUDA kernels without a GPU. The emulated build (RLNFAST_CUDA=EMULATE: the same kernel and
+# launcher sources on CPU threads, ASan + UBSan) goes into build-emulate/, never into the installed package, and
+# runs the cuda tests. RLNFAST_SKIP_EMULATED=1 skips it; with extra pytest arguments (a selection) it is skipped.
+if [ "${RLNFAST_SKIP_EMULATED:-0}" != 1 ] && [ $# -eq 0 ]; then
+  bash tests/run_emulated.sh
+fi

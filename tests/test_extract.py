@@ -187,3 +187,22 @@ def test_numpy_backend_matches_cpu(ct):
     b = rlnfast.extract(ct.image, ct.labels, spacing=ct.spacing, backend="numpy")
     cols = [c for c in a.columns if c.startswith("original_firstorder_")]
     np.testing.assert_allclose(a[cols].to_numpy(), b[cols].to_numpy(), rtol=1e-9)
+
+
+def test_sitk_images_read_without_copy():
+    """A SimpleITK image is read through a view of its pixel buffer (no copy), read-only, and the view keeps the
+    image alive after the caller drops it."""
+    import gc
+
+    import SimpleITK as sitk
+
+    from rlnfast import io
+
+    a = np.arange(2 * 3 * 4, dtype=np.int16).reshape(2, 3, 4)
+    img = sitk.GetImageFromArray(a)
+    vol = io.read_volume(img)
+    assert np.shares_memory(vol.array, sitk.GetArrayViewFromImage(img))
+    assert not vol.array.flags.writeable
+    del img
+    gc.collect()
+    np.testing.assert_array_equal(vol.array, a)

@@ -3,6 +3,25 @@
 #include "rlnfast_config.h"
 
 #ifdef RLNFAST_WITH_CUDA
+#include "cuda/stats.h"
+#endif
+#ifdef RLNFAST_CUDA_EMULATED
+#define RLNFAST_EMULATED true
+// Test hooks of the emulated runtime (csrc/emulate/cuda_runtime.cpp), declared here so the bindings need
+// none of its CUDA-keyword macros.
+namespace rlnfast_emu {
+void register_device_memory(const void* p, size_t bytes, int device);
+void unregister_device_memory(const void* p);
+void set_device_count(int n);
+int last_launch_device();
+long long live_allocations();
+int current_device();
+}  // namespace rlnfast_emu
+#else
+#define RLNFAST_EMULATED false
+#endif
+
+#ifdef RLNFAST_WITH_CUDA
 #define RLNFAST_HAS_CUDA true
 #else
 #define RLNFAST_HAS_CUDA false
@@ -55,6 +74,30 @@ PYBIND11_MODULE(_core, m) {
   cuda_ptr = &cuda_mod;
   cuda_mod.def("device_summary", &cuda::device_summary,
                "Name of the current CUDA device, or '' when none is usable (touches the driver: call lazily)");
+  cuda_mod.def(
+      "device_stats",
+      [](bool reset) {
+        static const char* names[] = {"h2d_copies", "d2h_copies", "allocations", "synchronizations", "launches"};
+        py::dict d;
+        for (int i = 0; i < (int)cuda::Counter::N; ++i)
+          d[names[i]] = reset ? cuda::g_counters[i].exchange(0) : cuda::g_counters[i].load();
+        return d;
+      },
+      py::arg("reset") = false,
+      "Counts of host-to-device and device-to-host copies, device allocations, stream synchronisations and kernel "
+      "launches of the compiled CUDA kernels since the last reset (reset=True returns the counts and zeroes them)");
+#endif
+#ifdef RLNFAST_CUDA_EMULATED
+  py::module_ emu = cuda_mod.def_submodule("emulator", "Test hooks of the emulated CUDA runtime (CPU threads)");
+  emu.def("register", [](uintptr_t p, size_t bytes, int device) {
+    rlnfast_emu::register_device_memory(reinterpret_cast<const void*>(p), bytes, device);
+  }, py::arg("ptr"), py::arg("nbytes"), py::arg("device"), "Treat host memory [ptr, ptr+nbytes) as memory of a device");
+  emu.def("unregister", [](uintptr_t p) { rlnfast_emu::unregister_device_memory(reinterpret_cast<const void*>(p)); },
+          py::arg("ptr"));
+  emu.def("set_device_count", &rlnfast_emu::set_device_count, py::arg("n"));
+  emu.def("last_launch_device", &rlnfast_emu::last_launch_device);
+  emu.def("current_device", &rlnfast_emu::current_device);
+  emu.def("live_allocations", &rlnfast_emu::live_allocations, "cudaMalloc'ed buffers not yet freed");
 #endif
   cpu.def("num_threads", &cpu::num_threads, "OpenMP threads the CPU kernels use");
   bind::bind_regions(cpu, cuda_ptr);
@@ -69,6 +112,8 @@ PYBIND11_MODULE(_core, m) {
     d["openmp"] = std::string(RLNFAST_OPENMP_REASON);
     d["cuda"] = RLNFAST_HAS_CUDA;
     d["cuda_reason"] = std::string(RLNFAST_CUDA_REASON);
+    d["cuda_emulated"] = RLNFAST_EMULATED;
+    d["sanitizers"] = std::string(RLNFAST_SANITIZERS);
 #ifdef __VERSION__
     d["compiler"] = std::string(__VERSION__);
 #endif

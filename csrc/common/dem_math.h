@@ -21,10 +21,11 @@ struct ElasticityParams {
 RLNFAST_HD double schneider_density(double h) {
   const double x = h + 1000.0;
   double rho;
-  if (x < 930.0) rho = 1.025793065681423 * x - 5.680404011488714;
-  else if (x < 1098.0) rho = 0.9082709691264 * x + 103.6151457847139;
-  else if (x < 1260.0) rho = 0.5108369316599 * x + 539.9977189228704;
-  else rho = 0.6625370912451 * x + 348.8555178455294;
+  // a * x + b as NumPy rounds it: the product, then the sum (no fused multiply-add on any backend)
+  if (x < 930.0) rho = rl_add(rl_mul(1.025793065681423, x), -5.680404011488714);
+  else if (x < 1098.0) rho = rl_add(rl_mul(0.9082709691264, x), 103.6151457847139);
+  else if (x < 1260.0) rho = rl_add(rl_mul(0.5108369316599, x), 539.9977189228704);
+  else rho = rl_add(rl_mul(0.6625370912451, x), 348.8555178455294);
   return rho < 1.0 ? 1.0 : rho;
 }
 

@@ -73,3 +73,15 @@ rlnfast_firstorder_regions(const double* original, const double* sorted, const l
   if (!e.ok) s.entropy = s.uniformity = RLNFAST_NAN;
   if (t == 0) finalize(v, n, mean, s, voxel_volume, o);
 }
+
+// Validation of device offsets before anything reads through them: bad[0] = 1 unless offsets run
+// non-decreasing from 0 to n_values (one grid-stride pass; the launcher reads the flag with n_values).
+extern "C" __global__ void __launch_bounds__(RLNFAST_FO_BLOCK)
+rlnfast_firstorder_check_offsets(const long long* offsets, long long n_regions, long long n_values, int* bad) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i <= n_regions;
+       i += (long long)gridDim.x * blockDim.x) {
+    const long long o = offsets[i];
+    const bool ok = (i == 0 ? o == 0 : o >= offsets[i - 1]) && (i < n_regions || o == n_values) && o <= n_values;
+    if (!ok) atomicMax(bad, 1);
+  }
+}

@@ -55,8 +55,9 @@ struct Edges {
                  // edges that do not increase): Entropy and Uniformity are NaN, never a guess
   RLNFAST_HD double at(i64 i) const {
     if (mode == BinCount && i == n - 1) return last;
-    if (f32) return (double)((float)start + (float)((float)i * (float)delta));
-    return start + (double)i * delta;
+    // numpy.linspace / arange: start + i * step with the product rounded first (never one fused multiply-add)
+    if (f32) return (double)rl_addf((float)start, rl_mulf((float)i, (float)delta));
+    return rl_add(start, rl_mul((double)i, delta));
   }
 };
 
@@ -161,7 +162,7 @@ RLNFAST_HD double percentile_sorted(const double* v, i64 n, double q) {
   double t = vi - prev;
   double a = v[lo], b = v[hi];
   double d = b - a;
-  return t >= 0.5 ? b - d * (1.0 - t) : a + d * t;  // numpy _lerp
+  return t >= 0.5 ? rl_add(b, -rl_mul(d, 1.0 - t)) : rl_add(a, rl_mul(d, t));  // numpy _lerp, unfused
 }
 
 // numpy.median of an ascending array.

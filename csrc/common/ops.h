@@ -54,8 +54,9 @@ std::string validate(const GatherArgs& a);
 // ---- firstorder: pyradiomics first-order features of every region in a ragged batch ---------------
 struct FirstOrderArgs {
   const double* values;     // ragged values; host or device pointer depending on the backend
-  const i64* offsets;       // [n_regions + 1]
+  const i64* offsets;       // [n_regions + 1]: non-decreasing, from 0 to n_values
   i64 n_regions;
+  i64 n_values;             // length of values (the CUDA backend checks the device offsets against it)
   int32_t bin_mode;         // fo::BinWidth or fo::BinCount
   double bin_width;
   int32_t bin_count;

@@ -1,71 +1,64 @@
 // First-order features on the GPU: CUB segmented sort of the ragged batch, then one block per region.
 #include <cub/device/device_segmented_sort.cuh>
 
+#include <stdexcept>
+
 #include "common/firstorder_kernel.cuh"
 #include "common/ops.h"
-#include "cuda/check.cuh"
+#include "cuda/runtime.cuh"
 
 namespace rlnfast {
 namespace cuda {
 
-std::string device_summary() {
-  int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
-    cudaGetLastError();
-    return "";
-  }
-  int dev = 0;
-  RLNFAST_CUDA_CHECK(cudaGetDevice(&dev));
-  cudaDeviceProp p;
-  RLNFAST_CUDA_CHECK(cudaGetDeviceProperties(&p, dev));
-  return std::string(p.name) + " (sm_" + std::to_string(p.major) + std::to_string(p.minor) + ")";
-}
-
 void firstorder(const FirstOrderArgs& a) {
   if (a.n_regions == 0) return;
+  const DeviceGuard guard(a.values ? static_cast<const void*>(a.values) : static_cast<const void*>(a.offsets));
   cudaStream_t stream = static_cast<cudaStream_t>(a.stream);
-  i64 n_values = 0;
-  RLNFAST_CUDA_CHECK(cudaMemcpyAsync(&n_values, a.offsets + a.n_regions, sizeof(i64), cudaMemcpyDeviceToHost, stream));
-  RLNFAST_CUDA_CHECK(cudaStreamSynchronize(stream));
-  double* sorted = nullptr;
-  void* temp = nullptr;
-  size_t temp_bytes = 0;
-  RLNFAST_CUDA_CHECK(cudaMallocAsync(&sorted, sizeof(double) * (n_values > 0 ? n_values : 1), stream));
-  RLNFAST_CUDA_CHECK(cub::DeviceSegmentedSort::SortKeys(nullptr, temp_bytes, a.values, sorted, n_values,
-                                                        a.n_regions, a.offsets, a.offsets + 1, stream));
-  RLNFAST_CUDA_CHECK(cudaMallocAsync(&temp, temp_bytes > 0 ? temp_bytes : 1, stream));
-  RLNFAST_CUDA_CHECK(cub::DeviceSegmentedSort::SortKeys(temp, temp_bytes, a.values, sorted, n_values,
-                                                        a.n_regions, a.offsets, a.offsets + 1, stream));
-  rlnfast_firstorder_regions<<<(unsigned)a.n_regions, RLNFAST_FO_BLOCK, 0, stream>>>(
-      a.values, sorted, a.offsets, a.n_regions, a.bin_mode, a.bin_width, a.bin_count, a.edges_f32, a.voxel_array_shift,
-      a.voxel_volume, a.out);
+  // Offsets are checked on the device before anything reads through them; the flag comes back with the
+  // value count in one copy and one synchronisation.
+  DevBuf<long long> head(2, stream);   // [n_values read from offsets, bad flag]
+  head.fill_bytes(0, 2);
+  const long long nr = a.n_regions;
+  const unsigned check_grid = (unsigned)std::min<long long>((nr + 1 + RLNFAST_FO_BLOCK - 1) / RLNFAST_FO_BLOCK, 1 << 16);
+  RLNFAST_LAUNCH(rlnfast_firstorder_check_offsets, check_grid, RLNFAST_FO_BLOCK, 0, stream)(
+      a.offsets, nr, (long long)a.n_values, reinterpret_cast<int*>(head.p + 1));
   RLNFAST_CUDA_CHECK_LAUNCH();
-  RLNFAST_CUDA_CHECK(cudaFreeAsync(temp, stream));
-  RLNFAST_CUDA_CHECK(cudaFreeAsync(sorted, stream));
+  long long h[2] = {0, 0};
+  RLNFAST_CUDA_CHECK(cudaMemcpyAsync(head.p, a.offsets + a.n_regions, sizeof(long long), cudaMemcpyDeviceToDevice, stream));
+  head.download(h, 2);
+  sync(stream);
+  if (h[1] != 0)
+    throw std::invalid_argument("firstorder: offsets must be non-decreasing from 0 to len(values)=" +
+                                std::to_string(a.n_values));
+  const i64 n_values = h[0];
+  DevBuf<double> sorted(n_values, stream);
+  size_t temp_bytes = 0;
+  RLNFAST_CUDA_CHECK(cub::DeviceSegmentedSort::SortKeys(nullptr, temp_bytes, a.values, sorted.p, n_values,
+                                                        a.n_regions, a.offsets, a.offsets + 1, stream));
+  DevBuf<char> temp(temp_bytes, stream);
+  RLNFAST_CUDA_CHECK(cub::DeviceSegmentedSort::SortKeys(temp.p, temp_bytes, a.values, sorted.p, n_values,
+                                                        a.n_regions, a.offsets, a.offsets + 1, stream));
+  RLNFAST_LAUNCH(rlnfast_firstorder_regions, (unsigned)a.n_regions, RLNFAST_FO_BLOCK, 0, stream)(
+      a.values, sorted.p, a.offsets, a.n_regions, a.bin_mode, a.bin_width, a.bin_count, a.edges_f32,
+      a.voxel_array_shift, a.voxel_volume, a.out);
+  RLNFAST_CUDA_CHECK_LAUNCH();
 }
 
 void firstorder_host(const FirstOrderArgs& h) {
   if (h.n_regions == 0) return;
   cudaStream_t stream = static_cast<cudaStream_t>(h.stream);
   const i64 n_values = h.offsets[h.n_regions];
+  DevBuf<double> values(n_values, stream), out(h.n_regions * fo::NFeatures, stream);
+  DevBuf<i64> offsets(h.n_regions + 1, stream);
+  values.upload(h.values, n_values);
+  offsets.upload(h.offsets, h.n_regions + 1);
   FirstOrderArgs d = h;
-  double* values = nullptr;
-  i64* offsets = nullptr;
-  double* out = nullptr;
-  RLNFAST_CUDA_CHECK(cudaMallocAsync(&values, sizeof(double) * (n_values > 0 ? n_values : 1), stream));
-  RLNFAST_CUDA_CHECK(cudaMallocAsync(&offsets, sizeof(i64) * (h.n_regions + 1), stream));
-  RLNFAST_CUDA_CHECK(cudaMallocAsync(&out, sizeof(double) * h.n_regions * fo::NFeatures, stream));
-  RLNFAST_CUDA_CHECK(cudaMemcpyAsync(values, h.values, sizeof(double) * n_values, cudaMemcpyHostToDevice, stream));
-  RLNFAST_CUDA_CHECK(cudaMemcpyAsync(offsets, h.offsets, sizeof(i64) * (h.n_regions + 1), cudaMemcpyHostToDevice, stream));
-  d.values = values;
-  d.offsets = offsets;
-  d.out = out;
+  d.values = values.p;
+  d.offsets = offsets.p;
+  d.out = out.p;
   firstorder(d);
-  RLNFAST_CUDA_CHECK(cudaMemcpyAsync(h.out, out, sizeof(double) * h.n_regions * fo::NFeatures, cudaMemcpyDeviceToHost, stream));
-  RLNFAST_CUDA_CHECK(cudaStreamSynchronize(stream));
-  RLNFAST_CUDA_CHECK(cudaFree(values));
-  RLNFAST_CUDA_CHECK(cudaFree(offsets));
-  RLNFAST_CUDA_CHECK(cudaFree(out));
+  out.download(h.out, h.n_regions * fo::NFeatures);
+  sync(stream);
 }
 
 }  // namespace cuda

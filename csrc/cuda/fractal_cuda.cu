@@ -4,34 +4,18 @@
 
 #include "common/fractal_kernel.cuh"
 #include "common/ops.h"
-#include "cuda/check.cuh"
+#include "cuda/runtime.cuh"
 
 namespace rlnfast {
 namespace cuda {
 
 namespace {
 
-// Device buffer freed on scope exit (also when a check throws).
-template <class T>
-struct DevBuf {
-  T* p = nullptr;
-  explicit DevBuf(size_t n) { RLNFAST_CUDA_CHECK(cudaMalloc(&p, sizeof(T) * (n > 0 ? n : 1))); }
-  ~DevBuf() { if (p) cudaFree(p); }
-  DevBuf(const DevBuf&) = delete;
-  DevBuf& operator=(const DevBuf&) = delete;
-  void upload(const T* h, size_t n, cudaStream_t s) {
-    if (n) RLNFAST_CUDA_CHECK(cudaMemcpyAsync(p, h, sizeof(T) * n, cudaMemcpyHostToDevice, s));
-  }
-  void download(T* h, size_t n, cudaStream_t s) const {
-    if (n) RLNFAST_CUDA_CHECK(cudaMemcpyAsync(h, p, sizeof(T) * n, cudaMemcpyDeviceToHost, s));
-  }
-};
-
 // One kernel launch of RLNFAST_FR_BLOCK threads per block on st, checked; nothing for an empty grid.
 template <class... P, class... A>
 void launch(void (*kernel)(P...), i64 blocks, cudaStream_t st, A... args) {
   if (blocks <= 0) return;
-  kernel<<<(unsigned)blocks, RLNFAST_FR_BLOCK, 0, st>>>(args...);
+  RLNFAST_LAUNCH(kernel, (unsigned)blocks, RLNFAST_FR_BLOCK, 0, st)(args...);
   RLNFAST_CUDA_CHECK_LAUNCH();
 }
 
@@ -66,16 +50,16 @@ struct Work {
   DevBuf<i64> offsets, dims, preg, psize, boff, tp, ts;
   Work(const FractalCrops& c, const i64* pair_region, const i64* pair_size, i64 n_pairs, cudaStream_t st)
       : pl(make_plan(c, pair_region, pair_size, n_pairs)), nvals(c.offsets[c.n_regions]), nboxes(pl.box_off[n_pairs]),
-        nt((i64)pl.tile_pair.size()), mask(nvals), offsets(c.n_regions + 1), dims(3 * c.n_regions), preg(n_pairs),
-        psize(n_pairs), boff(n_pairs + 1), tp(nt), ts(nt) {
-    mask.upload(c.mask, nvals, st);
-    offsets.upload(c.offsets, c.n_regions + 1, st);
-    dims.upload(c.dims, 3 * c.n_regions, st);
-    preg.upload(pair_region, n_pairs, st);
-    psize.upload(pair_size, n_pairs, st);
-    boff.upload(pl.box_off.data(), n_pairs + 1, st);
-    tp.upload(pl.tile_pair.data(), nt, st);
-    ts.upload(pl.tile_start.data(), nt, st);
+        nt((i64)pl.tile_pair.size()), mask(nvals, st), offsets(c.n_regions + 1, st), dims(3 * c.n_regions, st),
+        preg(n_pairs, st), psize(n_pairs, st), boff(n_pairs + 1, st), tp(nt, st), ts(nt, st) {
+    mask.upload(c.mask, nvals);
+    offsets.upload(c.offsets, c.n_regions + 1);
+    dims.upload(c.dims, 3 * c.n_regions);
+    preg.upload(pair_region, n_pairs);
+    psize.upload(pair_size, n_pairs);
+    boff.upload(pl.box_off.data(), n_pairs + 1);
+    tp.upload(pl.tile_pair.data(), nt);
+    ts.upload(pl.tile_start.data(), nt);
   }
 };
 
@@ -86,19 +70,19 @@ void fractal_boxes_host(const FractalBoxArgs& h) {
   cudaStream_t st = static_cast<cudaStream_t>(h.stream);
   const FractalCrops& c = h.crops;
   const Work w(c, h.pair_region, h.pair_size, h.n_pairs, st);
-  DevBuf<unsigned char> fm(w.nboxes), fs(w.nboxes);
-  DevBuf<i64> o1(h.n_pairs), o2(h.n_pairs), o3(h.n_pairs);
-  DevBuf<int> mc(w.nboxes);
-  RLNFAST_CUDA_CHECK(cudaMemsetAsync(fm.p, 0, w.nboxes, st));
-  RLNFAST_CUDA_CHECK(cudaMemsetAsync(fs.p, 0, w.nboxes, st));
-  RLNFAST_CUDA_CHECK(cudaMemsetAsync(mc.p, 0, sizeof(int) * w.nboxes, st));
+  DevBuf<unsigned char> fm(w.nboxes, st), fs(w.nboxes, st);
+  DevBuf<i64> o1(h.n_pairs, st), o2(h.n_pairs, st), o3(h.n_pairs, st);
+  DevBuf<int> mc(w.nboxes, st);
+  fm.fill_bytes(0, w.nboxes);
+  fs.fill_bytes(0, w.nboxes);
+  mc.fill_bytes(0, w.nboxes);
   launch(rlnfast_fractal_boxes_scatter, w.nt, st, w.tp.p, w.ts.p, w.nt, w.mask.p, w.offsets.p, w.dims.p,
          c.spacing[0], c.spacing[1], c.spacing[2], w.preg.p, w.psize.p, w.boff.p, fm.p, fs.p, mc.p);
   launch(rlnfast_fractal_boxes_reduce, h.n_pairs, st, h.n_pairs, w.boff.p, fm.p, fs.p, mc.p, o1.p, o2.p, o3.p);
-  o1.download(h.n_mask, h.n_pairs, st);
-  o2.download(h.n_surface, h.n_pairs, st);
-  o3.download(h.sum_m2, h.n_pairs, st);
-  RLNFAST_CUDA_CHECK(cudaStreamSynchronize(st));
+  o1.download(h.n_mask, h.n_pairs);
+  o2.download(h.n_surface, h.n_pairs);
+  o3.download(h.sum_m2, h.n_pairs);
+  sync(st);
   for (i64 p = 0; p < h.n_pairs; ++p) h.n_grid[p] = w.pl.box_off[p + 1] - w.pl.box_off[p];
 }
 
@@ -107,21 +91,21 @@ void fractal_dbc_host(const FractalDbcArgs& h) {
   const FractalCrops& c = h.crops;
   if (c.n_regions == 0) return;
   const Work w(c, h.pair_region, h.pair_size, h.n_pairs, st);
-  DevBuf<double> values(w.nvals), vmin(c.n_regions), vmax(c.n_regions);
-  DevBuf<i64> out(h.n_pairs);
-  DevBuf<int> qmin(w.nboxes), qmax(w.nboxes);
-  values.upload(h.values, w.nvals, st);
-  RLNFAST_CUDA_CHECK(cudaMemsetAsync(qmin.p, 0x7f, sizeof(int) * w.nboxes, st));   // 0x7f7f7f7f: above any level
-  RLNFAST_CUDA_CHECK(cudaMemsetAsync(qmax.p, 0xff, sizeof(int) * w.nboxes, st));   // -1: empty box
+  DevBuf<double> values(w.nvals, st), vmin(c.n_regions, st), vmax(c.n_regions, st);
+  DevBuf<i64> out(h.n_pairs, st);
+  DevBuf<int> qmin(w.nboxes, st), qmax(w.nboxes, st);
+  values.upload(h.values, w.nvals);
+  qmin.fill_bytes(0x7f, w.nboxes);   // 0x7f7f7f7f: above any level
+  qmax.fill_bytes(0xff, w.nboxes);   // -1: empty box
   launch(rlnfast_fractal_minmax, c.n_regions, st, c.n_regions, w.mask.p, values.p, w.offsets.p, vmin.p, vmax.p);
   launch(rlnfast_fractal_dbc_scatter, w.nt, st, w.tp.p, w.ts.p, w.nt, w.mask.p, values.p, w.offsets.p, w.dims.p,
          c.spacing[0], c.spacing[1], c.spacing[2], w.preg.p, w.psize.p, w.boff.p, vmin.p, vmax.p, h.grey_levels,
          qmin.p, qmax.p);
   launch(rlnfast_fractal_dbc_reduce, h.n_pairs, st, h.n_pairs, w.boff.p, qmin.p, qmax.p, out.p);
-  out.download(h.n_dbc, h.n_pairs, st);
-  vmin.download(h.vmin, c.n_regions, st);
-  vmax.download(h.vmax, c.n_regions, st);
-  RLNFAST_CUDA_CHECK(cudaStreamSynchronize(st));
+  out.download(h.n_dbc, h.n_pairs);
+  vmin.download(h.vmin, c.n_regions);
+  vmax.download(h.vmax, c.n_regions);
+  sync(st);
 }
 
 }  // namespace cuda

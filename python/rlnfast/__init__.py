@@ -29,6 +29,28 @@ def build_info() -> dict:
     return info
 
 
+_DEVICE_STATS_KEYS = ("h2d_copies", "d2h_copies", "allocations", "synchronizations", "launches")
+
+
+def device_stats(reset: bool = False) -> dict:
+    """Device traffic of the compiled CUDA kernels since the last reset: counts of host-to-device and
+    device-to-host copies, device allocations, stream synchronisations and kernel launches.
+
+    Counted in the launch/copy wrappers of ``csrc/cuda`` (a real GPU and the emulated build alike); the CuPy
+    backend's own traffic is not counted. ``reset=True`` returns the counts and sets them to zero. Without
+    compiled CUDA kernels every count is 0.
+    """
+    from . import _backends
+
+    try:
+        core = _backends.core()
+    except BackendUnavailable:
+        core = None
+    if core is None or not core.build_info().get("cuda"):
+        return {k: 0 for k in _DEVICE_STATS_KEYS}
+    return dict(core.cuda.device_stats(bool(reset)))
+
+
 def __getattr__(name):
     # Lazy imports keep `import rlnfast` cheap (no pandas/SimpleITK until used).
     if name in ("stats", "io", "regions", "ops", "cohort", "segmentation", "params"):

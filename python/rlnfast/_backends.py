@@ -4,7 +4,8 @@ Backends, in the order ``auto`` tries them:
 
 ``cuda``
     Kernels compiled into ``rlnfast._core.cuda`` (needs a CUDA build and a visible GPU; CuPy or torch for
-    device arrays is optional).
+    device arrays is optional). In an emulated build (``RLNFAST_CUDA=EMULATE``) the same kernels run on CPU
+    threads: usable everywhere, reported as emulated, never chosen by ``auto``.
 ``cupy``
     The same kernels compiled at run time by CuPy (a GPU without a CUDA build of rlnfast).
 ``cpu``
@@ -85,6 +86,9 @@ def _probe(name):
             return False, f"CUDA kernels compiled but the CUDA runtime failed: {exc}"
         if not dev:
             return False, "CUDA kernels compiled but no CUDA device is visible"
+        if info.get("cuda_emulated"):
+            san = info.get("sanitizers") or "no sanitizers"
+            return True, f"emulated CUDA kernels on CPU threads ({dev}; {san}; RLNFAST_CUDA=EMULATE build, for tests)"
         return True, f"compiled CUDA kernels on {dev}"
     if name == "cupy":
         n, why = _gpu_count_cupy()
@@ -121,6 +125,8 @@ def resolve(backend: str | None = "auto") -> str:
         reasons = []
         for name in AUTO_ORDER:
             ok, why = _probe(name)
+            if ok and name == "cuda" and is_emulated():
+                ok, why = False, "emulated CUDA build (CPU threads): chosen only explicitly"
             if ok:
                 return name
             reasons.append(f"{name}: {why}")
@@ -132,6 +138,14 @@ def resolve(backend: str | None = "auto") -> str:
     if not ok:
         raise BackendUnavailable(f"backend {name!r} is not available: {why}")
     return name
+
+
+def is_emulated() -> bool:
+    """True when the compiled cuda backend is the CPU-thread emulation (RLNFAST_CUDA=EMULATE)."""
+    try:
+        return bool(_core().build_info().get("cuda_emulated"))
+    except BackendUnavailable:
+        return False
 
 
 def core():

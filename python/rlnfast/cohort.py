@@ -467,11 +467,28 @@ class SerialExecutor:
         self.shutdown()
 
 
-def _gpu_initializer(counter, n_gpus):
+def _visible_devices(env=None):
+    """The parent's CUDA_VISIBLE_DEVICES as a list of entries (indices or GPU UUIDs), or None when unset.
+    CUDA stops at the first invalid entry; an empty value hides every GPU."""
+    vis = (os.environ if env is None else env).get("CUDA_VISIBLE_DEVICES")
+    if vis is None:
+        return None
+    return [v.strip() for v in vis.split(",") if v.strip()]
+
+
+def _worker_gpu(index: int, visible) -> str:
+    """CUDA_VISIBLE_DEVICES for the worker of pool index ``index``: the index-th GPU the parent sees, so a
+    parent limited to ``2,3`` (SLURM) or to UUIDs hands its own GPUs out, never physical GPUs 0 and 1."""
+    if visible is None:
+        return str(index)
+    return visible[index % len(visible)]
+
+
+def _gpu_initializer(counter, n_gpus, visible=None):
     with counter.get_lock():
         gpu = counter.value % n_gpus
         counter.value += 1
-    os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    os.environ["CUDA_VISIBLE_DEVICES"] = _worker_gpu(gpu, visible)
 
 
 def local_executor(jobs: int, backend: str = "auto"):
@@ -486,14 +503,15 @@ def local_executor(jobs: int, backend: str = "auto"):
         if n_gpus > 0:
             counter = ctx.Value("i", 0)
             return ProcessPoolExecutor(max_workers=min(jobs, n_gpus) if jobs else n_gpus, mp_context=ctx,
-                                       initializer=_gpu_initializer, initargs=(counter, n_gpus))
+                                       initializer=_gpu_initializer,
+                                       initargs=(counter, n_gpus, _visible_devices()))
     return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
 
 
 def _count_gpus() -> int:
-    vis = os.environ.get("CUDA_VISIBLE_DEVICES")
+    vis = _visible_devices()
     if vis is not None:
-        return len([v for v in vis.split(",") if v.strip()])
+        return len(vis)
     try:
         import subprocess
 

@@ -245,6 +245,26 @@ def _check_3d(arr, name) -> None:
         raise ValueError(f"{name}: expected a 3-D image (z, y, x), got {arr.ndim}-D with shape {arr.shape}")
 
 
+class _ImageBuffer:
+    """Exposes a SimpleITK image's pixel buffer to NumPy and keeps the image alive: an array made from it (and
+    every view of that array) holds this object as its base, so the buffer never outlives the image."""
+
+    def __init__(self, img, view: np.ndarray):
+        self.image = img
+        self.__array_interface__ = view.__array_interface__
+
+
+def _array_view(img) -> np.ndarray:
+    """The image's voxels as a read-only (z, y, x) NumPy view, without a copy (sitk.GetArrayViewFromImage, whose
+    bare view does not keep the image alive)."""
+    import SimpleITK as sitk
+
+    view = sitk.GetArrayViewFromImage(img)
+    arr = np.asarray(_ImageBuffer(img, view))
+    arr.flags.writeable = False
+    return arr
+
+
 def _read_sitk(path: Path, name: str) -> Volume:
     import SimpleITK as sitk
 
@@ -290,7 +310,7 @@ def _from_sitk(img, what) -> Volume:
         raise ValueError(f"{what}: expected a 3-D image, got a {img.GetDimension()}-D image of size {img.GetSize()}")
     if img.GetNumberOfComponentsPerPixel() != 1:
         raise ValueError(f"{what}: expected one value per voxel, got {img.GetNumberOfComponentsPerPixel()} components")
-    arr = sitk.GetArrayFromImage(img)
+    arr = _array_view(img)
     sp, org, dr = img.GetSpacing(), img.GetOrigin(), img.GetDirection()
     return Volume(arr, tuple(sp), tuple(org), tuple(dr), what)
 

@@ -1,5 +1,6 @@
 """CuPy elasticity and DEM: the kernels of csrc/common/dem_kernel.cuh (the same source as the CUDA build),
-planned here exactly as csrc/cuda/dem_cuda.cu plans them (expanded boxes, packed float32 weights)."""
+planned here exactly as csrc/cuda/dem_cuda.cu plans them (expanded boxes, packed weights; the passes work in
+float32 for a float32 map and in float64, the _d kernels, for a float64 map)."""
 from __future__ import annotations
 
 import numpy as np
@@ -49,8 +50,8 @@ def elasticity(ct, lo, hi, rho_w, gamma, f32):
     return out, (-1 if b == np.iinfo(np.uint64).max else b)
 
 
-def half_kernels(sigma_vox):
-    """(w0, w1) float32 half kernels, as dem_math.h gaussian_half_kernels: w0[k] = g(k), w1[k] = g'(-k)."""
+def half_kernels(sigma_vox, dtype=np.float32):
+    """(w0, w1) half kernels in ``dtype``, as dem_math.h gaussian_half_kernels: w0[k] = g(k), w1[k] = g'(-k)."""
     from ..reference.dem import gaussian_kernels, radius
 
     r = radius(sigma_vox)
@@ -58,16 +59,16 @@ def half_kernels(sigma_vox):
     w0 = g[r:].copy()
     w1 = dg[r::-1].copy()
     w1[0] = 0.0
-    return r, w0.astype(np.float32), w1.astype(np.float32)
+    return r, w0.astype(dtype), w1.astype(dtype)
 
 
-def plan(shape, spacing_zyx, sigma, boxes):
+def plan(shape, spacing_zyx, sigma, boxes, dtype=np.float32):
     """Box descriptors [n, 16] (see dem_kernel.cuh), packed weights, radii, weight offsets, totals."""
     n = len(boxes)
     desc = np.zeros((n, NCOL), np.int64)
     r, ws, woff = [], [], []
     for ax in range(3):
-        ra, w0, w1 = half_kernels(sigma / spacing_zyx[ax])
+        ra, w0, w1 = half_kernels(sigma / spacing_zyx[ax], dtype)
         r.append(ra)
         woff.append(sum(len(w) for w in ws))
         ws.append(w0)
@@ -101,26 +102,28 @@ def dem_boxes(ct, spacing_zyx, sigma, eparams, boxes, f32):
     offsets = np.zeros(n + 1, np.int64)
     if n == 0:
         return np.zeros(0, np.float32 if f32 else np.float64), offsets, np.zeros(0, np.int64)
-    desc, w, r, woff, n_vox, n_rows, n_out = plan(d.shape, spacing_zyx, sigma, boxes)
+    ft = np.float32 if f32 else np.float64   # the passes' storage and accumulation type
+    sfx = "" if f32 else "_d"
+    desc, w, r, woff, n_vox, n_rows, n_out = plan(d.shape, spacing_zyx, sigma, boxes, ft)
     offsets[1:] = np.cumsum(np.prod(boxes[:, 3:] - boxes[:, :3] + 1, axis=1))
     mod = module(HEADER)
     desc_d = cp.asarray(desc)
     w_d = cp.asarray(w)
     nan_d = cp.full(n, np.iinfo(np.uint64).max, dtype=cp.uint64)
-    A, B, C, Y, X = (cp.empty(n_vox, cp.float32) for _ in range(5))
+    A, B, C, Y, X = (cp.empty(n_vox, ft) for _ in range(5))
     out = cp.empty(n_out, cp.float32 if f32 else cp.float64)
-    shmem = 4 * (XBLOCK + 2 * r[2])
+    shmem = np.dtype(ft).itemsize * (XBLOCK + 2 * r[2])
     if shmem > 48 * 1024:
         raise ValueError("dem: sigma / spacing along x is too large for the GPU kernel")
-    xk = mod.get_function(f"rlnfast_dem_xpass_{SUFFIX[np.dtype(d.dtype)]}")
+    xk = mod.get_function(f"rlnfast_dem_xpass_{SUFFIX[np.dtype(d.dtype)]}{sfx}")
     xk((max(1, min(n_rows, 1 << 20)),), (XBLOCK,),
        (d, np.int64(ny), np.int64(nx), desc_d, np.int64(n), np.int64(n_rows), w_d[woff[4]:], w_d[woff[5]:],
         np.int32(r[2]), np.float64(lo_c), np.float64(hi_c), np.float64(rho_w), np.float64(gamma), A, B, nan_d),
        shared_mem=shmem)
-    yk = mod.get_function("rlnfast_dem_ypass")
+    yk = mod.get_function(f"rlnfast_dem_ypass{sfx}")
     yk(_grid(n_vox, BLOCK), (BLOCK,), (desc_d, np.int64(n), np.int64(n_vox), w_d[woff[2]:], w_d[woff[3]:],
                                        np.int32(r[1]), A, B, C, Y, X))
-    zk = mod.get_function(f"rlnfast_dem_zpass_{'f32' if f32 else 'f64'}")
+    zk = mod.get_function("rlnfast_dem_zpass_f32" if f32 else "rlnfast_dem_zpass_d")
     zk(_grid(n_out, BLOCK), (BLOCK,), (desc_d, np.int64(n), np.int64(n_out), w_d[woff[0]:], w_d[woff[1]:],
                                        np.int32(r[0]), C, Y, X, np.float64(spacing_zyx[0]),
                                        np.float64(spacing_zyx[1]), np.float64(spacing_zyx[2]), np.float64(sigma), out))

@@ -15,8 +15,9 @@ Two ways to run:
   read with the filter halo from the full volume, so every box equals the whole-volume map on it
   (a box at the volume border follows 'nearest' at the volume border, not at the box border).
 
-Backends: 'cpu' (C++, float64, OpenMP over tiles or boxes), 'cuda' and 'cupy' (float32 kernels of
-csrc/common/dem_kernel.cuh), 'numpy' (rlnfast.reference.dem, float64).
+Backends: 'cpu' (C++, float64, OpenMP over tiles or boxes), 'cuda' and 'cupy' (the kernels of
+csrc/common/dem_kernel.cuh: float32 passes for a float32 map, float64 passes for a float64 map, the default and
+what feeds features, so DEM features agree across backends to 1e-9), 'numpy' (rlnfast.reference.dem, float64).
 """
 from __future__ import annotations
 
@@ -129,11 +130,12 @@ def dem_boxes(ct, spacing_zyx, boxes, *, sigma=SIGMA, gamma=GAMMA, clip_range=CL
         sizes = np.prod(b[:, 3:] - b[:, :3] + 1, axis=1) if len(b) else np.zeros(0, np.int64)
         offsets = np.zeros(len(b) + 1, np.int64)
         np.cumsum(sizes, out=offsets[1:])
-        out = cp.empty(int(offsets[-1]), dtype=cp.float32 if f32 else cp.float64)
-        stream = cp.cuda.get_current_stream()
-        first_nan = _backends.core().cuda.dem(d.data.ptr, np.dtype(d.dtype), *shape, list(sp), s, lo, hi, rho_w, g,
-                                              b, f32, out.data.ptr, stream.ptr)
-        values = out.get()
+        with cp.cuda.Device(d.device.id):   # output and stream on the CT's device (the kernel runs there)
+            out = cp.empty(int(offsets[-1]), dtype=cp.float32 if f32 else cp.float64)
+            stream = cp.cuda.get_current_stream()
+            first_nan = _backends.core().cuda.dem(d.data.ptr, np.dtype(d.dtype), *shape, list(sp), s, lo, hi, rho_w,
+                                                  g, b, f32, out.data.ptr, stream.ptr)
+            values = out.get()
     else:
         arr = ct_array(_gpu.to_host(ct))
         core = _backends.core()

@@ -74,13 +74,17 @@ def firstorder(values, offsets, *, bin_width=25.0, bin_count=None, voxel_array_s
         if _gpu.is_device_array(values):
             cp = _gpu.cupy()
             v = _gpu.to_cupy(values, cp.float64)
-            o = _gpu.to_cupy(offsets, cp.int64)
-            out = cp.empty((len(o) - 1, len(FEATURES)), dtype=cp.float64)
-            stream = cp.cuda.get_current_stream()
-            core.cuda.firstorder(v.data.ptr, o.data.ptr, len(o) - 1, mode, width, count, f32, shift, vol,
-                                 out.data.ptr, stream.ptr)
-            stream.synchronize()
-            return _check_binned(out.get(), _gpu.to_host(o), None, mode, width, count)
+            with cp.cuda.Device(v.device.id):   # outputs, offsets and the stream on the values' device
+                o = _gpu.to_cupy(offsets, cp.int64)
+                if o.ndim != 1 or len(o) < 1:
+                    raise ValueError("offsets: expected a 1-D int array of n_regions + 1 entries")
+                out = cp.empty((len(o) - 1, len(FEATURES)), dtype=cp.float64)
+                stream = cp.cuda.get_current_stream()
+                # the kernel checks the device offsets (0 .. len(values), non-decreasing) before using them
+                core.cuda.firstorder(v.data.ptr, len(v), o.data.ptr, len(o) - 1, mode, width, count, f32, shift,
+                                     vol, out.data.ptr, stream.ptr)
+                stream.synchronize()
+                return _check_binned(out.get(), _gpu.to_host(o), None, mode, width, count)
         v = np.ascontiguousarray(values, dtype=np.float64)
         o = np.ascontiguousarray(offsets, dtype=np.int64)
         _check_offsets(o, len(v))
