@@ -76,7 +76,7 @@ class BuildPyWithHeaders(build_py):
 def _load_source_hash():
     import importlib.util
 
-    path = HERE / "tools" / "source_hash.py"
+    path = HERE / "tests" / "source_hash.py"
     if not path.exists():
         return None
     spec = importlib.util.spec_from_file_location("_rlnfast_source_hash", path)

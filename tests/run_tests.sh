@@ -43,7 +43,7 @@ if [ "${RLNFAST_NO_INSTALL:-0}" != 1 ]; then
     todo_pip+=("torch==2.13.0 + nnunetv2 (about 2 GB; RLNFAST_SKIP_SEG=1 skips them)")
   fi
   have "$TEST_MODULES" || todo_pip+=("test tools (${TEST_PIP[*]})")
-  want=$("$PY" tools/source_hash.py)
+  want=$("$PY" tests/source_hash.py)
   if [ "$(installed_stamp)" = "$want" ]; then
     build_msg="rlnfast: already installed from this source tree with these build settings (not rebuilt)"
   else

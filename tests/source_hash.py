@@ -3,7 +3,7 @@
 setup.py writes it into the installed package (``rlnfast/_build_stamp.txt``); tests/run_tests.sh compares it
 with this tree's, so the package is built once and not again while nothing changed.
 
-    python tools/source_hash.py      # prints this tree's stamp
+    python tests/source_hash.py      # prints this tree's stamp
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The user documentation ships in the repository and stays true: docs/parameters.md documents every setting,
-feature class and image type the registries hold (and is what tools/gen_parameters_md.py writes), docs/cli.md
+feature class and image type the registries hold (and is what docs/gen_parameters_md.py writes), docs/cli.md
 every command and option, docs/features.md its sections, and README.md links only inside the repository."""
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def _section(text: str, heading: str) -> str:
 
 def test_parameters_md_documents_every_setting_class_and_image_type():
     text = (DOCS / "parameters.md").read_text(encoding="utf-8")
-    assert "UNDOCUMENTED" not in text, "a setting, class or image type has no description in tools/gen_parameters_md.py"
+    assert "UNDOCUMENTED" not in text, "a setting, class or image type has no description in docs/gen_parameters_md.py"
     settings = _section(text, "Settings")
     for key in supported_settings():
         row = [l for l in settings.splitlines() if l.startswith(f"| `{key}` |")]
@@ -42,7 +42,7 @@ def test_parameters_md_documents_every_setting_class_and_image_type():
 
 
 def test_parameters_md_is_generated_from_the_registries():
-    p = subprocess.run([sys.executable, str(ROOT / "tools" / "gen_parameters_md.py"), "--check"],
+    p = subprocess.run([sys.executable, str(ROOT / "docs" / "gen_parameters_md.py"), "--check"],
                        capture_output=True, text=True, env={**__import__("os").environ,
                                                             "PYTHONPATH": str(Path(__import__("rlnfast").__file__).parents[1])})
     assert p.returncode == 0, p.stderr

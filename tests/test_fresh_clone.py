@@ -105,7 +105,7 @@ def test_run_tests_sh_builds_once_and_needs_no_root_outside_ci():
 def test_build_stamp_changes_with_sources_and_cuda_setting(tmp_path, monkeypatch):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("source_hash", HERE.parent / "tools" / "source_hash.py")
+    spec = importlib.util.spec_from_file_location("source_hash", HERE / "source_hash.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     (tmp_path / "csrc").mkdir()
