@@ -120,13 +120,30 @@ def test_golden_baseline(cls, config, swapped):
     ex.disableAllImageTypes()
     ex.enableImageTypes(**image_types)
     res = ex.execute(*_case(case))
+    original = None
     checked = 0
     for k, v in b[config].items():
         if k.startswith("diagnostics_") or pd.isna(v):
             continue
         assert k in res, f"{config}: {k} missing"
-        assert float(res[k]) == pytest.approx(float(v), rel=1e-9, abs=1e-12), f"{config}: {k}"
+        ours, golden = float(res[k]), float(v)
         checked += 1
+        if ours == pytest.approx(golden, rel=1e-9, abs=1e-12):
+            continue
+        # Off the golden value. Allowed only for a class rlnfast hands to pyradiomics (not first-order, which
+        # rlnfast computes itself and must match to 1e-9), and only where pyradiomics 3.x itself gives the
+        # same number: its baseline predates 3.x (e.g. shape Sphericity of brain1, two connected parts,
+        # 0.47982 vs 0.48024), and pyradiomics' own tests/testUtils.py accepts 3% there.
+        assert cls != "firstorder", f"{config}: {k}: {ours!r} != golden {golden!r}"
+        if original is None:
+            ref = ORIGINAL(**settings)
+            ref.disableAllFeatures()
+            ref.enableFeatureClassByName(cls)
+            ref.disableAllImageTypes()
+            ref.enableImageTypes(**image_types)
+            original = ref.execute(*_case(case))
+        assert ours == float(original[k]), f"{config}: {k}: drop-in {ours!r} != pyradiomics {original[k]!r}"
+        assert ours == pytest.approx(golden, rel=0.03), f"{config}: {k}: outside pyradiomics' own 3% tolerance"
     assert checked > 0
 
 
