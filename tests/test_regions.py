@@ -95,7 +95,7 @@ def test_pack_several_volumes():
 
 def test_device_batch_equals_host(gpu_backend):
     """Regions and values built on the GPU equal the host path, and feed the GPU first-order op directly."""
-    import cupy as cp
+    cp = pytest.importorskip("cupy", reason="device arrays need CuPy (the emulated cuda build has none)")
 
     from rlnfast.ops.firstorder import firstorder
 
