@@ -59,6 +59,13 @@ run_step fractal_bench "$PY" bench/bench_fractal.py --backends cpu,cuda,cupy --r
 run_step device_tests "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda_device.py -rs
 # ---- end DEVICE block
 
+# ---- PIPELINE block (issue 12 item 2): the device-resident pipeline of extract(backend="cuda"): parity with cpu
+# and traffic counts (the same tests CI runs emulated), then the 1000-region 512x512x200 CT with Original, E and
+# DEM first-order plus fractal: extract time against the copy of CT + labels to the device and the cpu backend
+run_step pipeline_tests "$PY" -m pytest -q -p no:cacheprovider tests/test_device_pipeline.py -rs
+run_step pipeline_bench "$PY" bench/bench_pipeline.py --repeat 3 --json "$OUT/bench_pipeline_gpu.json"
+# ---- end PIPELINE block
+
 cp bench/results/*.json "$OUT/" 2>/dev/null || true
 echo
 echo "== summary"

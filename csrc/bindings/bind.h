@@ -49,6 +49,7 @@ void bind_firstorder(py::module_& cpu, py::module_* cuda);
 void bind_dem(py::module_& cpu, py::module_* cuda);
 void bind_fractal(py::module_& cpu, py::module_* cuda);
 void bind_size(py::module_& cpu, py::module_* cuda);
+void bind_pipeline(py::module_* cuda);
 
 }  // namespace bind
 }  // namespace rlnfast

@@ -105,6 +105,7 @@ PYBIND11_MODULE(_core, m) {
   bind::bind_dem(cpu, cuda_ptr);
   bind::bind_fractal(cpu, cuda_ptr);
   bind::bind_size(cpu, cuda_ptr);
+  bind::bind_pipeline(cuda_ptr);
 
   m.def("build_info", []() {
     py::dict d;

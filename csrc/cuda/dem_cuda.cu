@@ -7,6 +7,7 @@
 
 #include "common/dem_kernel.cuh"
 #include "common/ops.h"
+#include "cuda/launch.h"
 #include "cuda/runtime.cuh"
 
 namespace rlnfast {
@@ -163,6 +164,58 @@ static void dem_passes(const DemArgs& a) {
   sync(stream);
   for (i64 b = 0; b < a.n_boxes; ++b)
     a.first_nan[b] = bad[b] == std::numeric_limits<unsigned long long>::max() ? -1 : (i64)bad[b];
+}
+
+DemPlan dem_plan(const DemArgs& a) {
+  DemPlan pl;
+  pl.w = packed_weights<double>(a, pl.r, pl.woff);
+  const i64 dims[3] = {a.ct.nz, a.ct.ny, a.ct.nx};
+  pl.desc.assign((size_t)a.n_boxes * RLNFAST_DEM_NCOL, 0);
+  for (i64 b = 0; b < a.n_boxes; ++b) {
+    const i64* bx = a.boxes + 6 * b;
+    long long* d = pl.desc.data() + b * RLNFAST_DEM_NCOL;
+    for (int ax = 0; ax < 3; ++ax) {
+      const i64 lo = std::max<i64>(bx[ax] - pl.r[ax], 0), hi = std::min<i64>(bx[ax + 3] + pl.r[ax], dims[ax] - 1);
+      d[RLNFAST_DEM_BZ0 + ax] = lo;
+      d[RLNFAST_DEM_BNZ + ax] = hi - lo + 1;
+      d[RLNFAST_DEM_IZ + ax] = bx[ax] - lo;
+      d[RLNFAST_DEM_INZ + ax] = bx[ax + 3] - bx[ax] + 1;
+    }
+    d[RLNFAST_DEM_VOFF] = pl.n_vox;
+    d[RLNFAST_DEM_ROFF] = pl.n_rows;
+    d[RLNFAST_DEM_OOFF] = a.out_offsets[b];
+    pl.n_vox += d[RLNFAST_DEM_BNZ] * d[RLNFAST_DEM_BNY] * d[RLNFAST_DEM_BNX];
+    pl.n_rows += d[RLNFAST_DEM_BNZ] * d[RLNFAST_DEM_BNY];
+  }
+  pl.n_out = a.out_offsets[a.n_boxes];
+  const size_t shmem = sizeof(double) * (RLNFAST_DEM_XBLOCK + 2 * pl.r[2]);
+  if (shmem > 48 * 1024) throw std::invalid_argument("dem: sigma / spacing along x is too large for the CUDA kernel");
+  return pl;
+}
+
+void dem_passes_f64(const DemArgs& a, const DemPlan& pl, const long long* desc, const double* w, double* A, double* B,
+                    double* C, double* Y, double* X, unsigned long long* first_nan, double* out) {
+  if (a.n_boxes == 0) return;
+  cudaStream_t stream = static_cast<cudaStream_t>(a.stream);
+  const dem::ElasticityParams& p = a.params;
+  const unsigned xgrid = (unsigned)std::max<long long>(1, std::min<long long>(pl.n_rows, 1 << 20));
+  const size_t shmem = sizeof(double) * (RLNFAST_DEM_XBLOCK + 2 * pl.r[2]);
+#define RL_X(S, T)                                                                                                  \
+  case DType::S:                                                                                                    \
+    RLNFAST_LAUNCH(Passes<double>::x_##S, xgrid, RLNFAST_DEM_XBLOCK, shmem, stream)(                                \
+        static_cast<const T*>(a.ct.data), a.ct.ny, a.ct.nx, desc, a.n_boxes, pl.n_rows, w + pl.woff[4],             \
+        w + pl.woff[5], pl.r[2], p.clip_lo, p.clip_hi, p.rho_w, p.gamma, A, B, first_nan);                          \
+    break;
+  switch (a.ct.dtype) { RLNFAST_DEM_FOR_EACH_DTYPE(RL_X) }
+#undef RL_X
+  RLNFAST_CUDA_CHECK_LAUNCH();
+  RLNFAST_LAUNCH(Passes<double>::y, grid_for(pl.n_vox, RLNFAST_DEM_BLOCK), RLNFAST_DEM_BLOCK, 0, stream)(
+      desc, a.n_boxes, pl.n_vox, w + pl.woff[2], w + pl.woff[3], pl.r[1], A, B, C, Y, X);
+  RLNFAST_CUDA_CHECK_LAUNCH();
+  RLNFAST_LAUNCH(rlnfast_dem_zpass_d, grid_for(pl.n_out, RLNFAST_DEM_BLOCK), RLNFAST_DEM_BLOCK, 0, stream)(
+      desc, a.n_boxes, pl.n_out, w + pl.woff[0], w + pl.woff[1], pl.r[0], C, Y, X, a.spacing[0], a.spacing[1],
+      a.spacing[2], a.sigma, out);
+  RLNFAST_CUDA_CHECK_LAUNCH();
 }
 
 void dem(const DemArgs& a) {

@@ -5,6 +5,7 @@
 
 #include "common/firstorder_kernel.cuh"
 #include "common/ops.h"
+#include "cuda/launch.h"
 #include "cuda/runtime.cuh"
 
 namespace rlnfast {
@@ -41,6 +42,21 @@ void firstorder(const FirstOrderArgs& a) {
   RLNFAST_LAUNCH(rlnfast_firstorder_regions, (unsigned)a.n_regions, RLNFAST_FO_BLOCK, 0, stream)(
       a.values, sorted.p, a.offsets, a.n_regions, a.bin_mode, a.bin_width, a.bin_count, a.edges_f32,
       a.voxel_array_shift, a.voxel_volume, a.out);
+  RLNFAST_CUDA_CHECK_LAUNCH();
+}
+
+void segmented_sort(void* temp, size_t& temp_bytes, const double* in, double* out, i64 n_values, i64 n_segments,
+                    const i64* offsets, void* stream) {
+  RLNFAST_CUDA_CHECK(cub::DeviceSegmentedSort::SortKeys(temp, temp_bytes, in, out, n_values, n_segments, offsets,
+                                                        offsets + 1, static_cast<cudaStream_t>(stream)));
+}
+
+void firstorder_sorted(const double* original, const double* sorted, const i64* offsets, i64 n_regions,
+                       int bin_mode, double bin_width, int bin_count, int edges_f32, double shift,
+                       double voxel_volume, double* out, void* stream) {
+  if (n_regions == 0) return;
+  RLNFAST_LAUNCH(rlnfast_firstorder_regions, (unsigned)n_regions, RLNFAST_FO_BLOCK, 0, static_cast<cudaStream_t>(stream))(
+      original, sorted, offsets, n_regions, bin_mode, bin_width, bin_count, edges_f32, shift, voxel_volume, out);
   RLNFAST_CUDA_CHECK_LAUNCH();
 }
 

@@ -4,6 +4,7 @@
 
 #include "common/fractal_kernel.cuh"
 #include "common/ops.h"
+#include "cuda/launch.h"
 #include "cuda/runtime.cuh"
 
 namespace rlnfast {
@@ -64,6 +65,53 @@ struct Work {
 };
 
 }  // namespace
+
+FractalPlan fractal_plan(const i64* dims, const i64 spacing[3], const i64* pair_region, const i64* pair_size,
+                         i64 n_pairs) {
+  FractalCrops c{};
+  c.dims = dims;
+  for (int a = 0; a < 3; ++a) c.spacing[a] = spacing[a];
+  Plan p = make_plan(c, pair_region, pair_size, n_pairs);
+  FractalPlan out;
+  out.box_off = std::move(p.box_off);
+  out.tile_pair = std::move(p.tile_pair);
+  out.tile_start = std::move(p.tile_start);
+  return out;
+}
+
+void fractal_boxes_device(i64 n_pairs, i64 n_tiles, i64 n_boxes, const i64* tp, const i64* ts, const unsigned char* mask,
+                          const i64* offsets, const i64* dims, const i64 spacing[3], const i64* preg, const i64* psize,
+                          const i64* boff, unsigned char* fm, unsigned char* fs, int* mc, i64* n_mask, i64* n_surface,
+                          i64* sum_m2, void* stream) {
+  if (n_pairs == 0) return;
+  cudaStream_t st = static_cast<cudaStream_t>(stream);
+  if (n_boxes) {
+    RLNFAST_CUDA_CHECK(cudaMemsetAsync(fm, 0, n_boxes, st));
+    RLNFAST_CUDA_CHECK(cudaMemsetAsync(fs, 0, n_boxes, st));
+    RLNFAST_CUDA_CHECK(cudaMemsetAsync(mc, 0, sizeof(int) * n_boxes, st));
+  }
+  launch(rlnfast_fractal_boxes_scatter, n_tiles, st, tp, ts, n_tiles, mask, offsets, dims, spacing[0], spacing[1],
+         spacing[2], preg, psize, boff, fm, fs, mc);
+  launch(rlnfast_fractal_boxes_reduce, n_pairs, st, n_pairs, boff, (const unsigned char*)fm, (const unsigned char*)fs,
+         (const int*)mc, n_mask, n_surface, sum_m2);
+}
+
+void fractal_dbc_device(i64 n_regions, i64 n_pairs, i64 n_tiles, i64 n_boxes, const i64* tp, const i64* ts,
+                        const unsigned char* mask, const double* values, const i64* offsets, const i64* dims,
+                        const i64 spacing[3], const i64* preg, const i64* psize, const i64* boff, int grey_levels,
+                        int* qmin, int* qmax, double* vmin, double* vmax, i64* n_dbc, void* stream) {
+  if (n_regions == 0) return;
+  cudaStream_t st = static_cast<cudaStream_t>(stream);
+  if (n_boxes) {
+    RLNFAST_CUDA_CHECK(cudaMemsetAsync(qmin, 0x7f, sizeof(int) * n_boxes, st));   // above any level
+    RLNFAST_CUDA_CHECK(cudaMemsetAsync(qmax, 0xff, sizeof(int) * n_boxes, st));   // -1: empty box
+  }
+  launch(rlnfast_fractal_minmax, n_regions, st, n_regions, mask, values, offsets, vmin, vmax);
+  if (n_pairs == 0) return;
+  launch(rlnfast_fractal_dbc_scatter, n_tiles, st, tp, ts, n_tiles, mask, values, offsets, dims, spacing[0],
+         spacing[1], spacing[2], preg, psize, boff, (const double*)vmin, (const double*)vmax, grey_levels, qmin, qmax);
+  launch(rlnfast_fractal_dbc_reduce, n_pairs, st, n_pairs, boff, (const int*)qmin, (const int*)qmax, n_dbc);
+}
 
 void fractal_boxes_host(const FractalBoxArgs& h) {
   if (h.n_pairs == 0) return;

@@ -1,7 +1,8 @@
 // A small host runtime that lets csrc/cuda/*.cu and csrc/common/*_kernel.cuh compile as plain C++ and run
 // on CPU threads (the RLNFAST_CUDA=EMULATE build; CI has no GPU). It stands in for <cuda_runtime.h>:
 //   - a kernel launch (RLNFAST_LAUNCH in cuda/runtime.cuh) runs the grid's blocks one after the other; the
-//     threads of a block are real std::threads running concurrently, and __syncthreads() is a real barrier;
+//     threads of a block are real std::threads running concurrently, and __syncthreads() is a real barrier
+//     (a block whose threads never synchronise lets them run on into their next blocks);
 //   - __shared__ variables are function statics: one copy, which the one running block owns (dynamic shared
 //     memory, RLNFAST_DYNAMIC_SHARED, is a fresh heap buffer per launch, so AddressSanitizer sees overruns);
 //   - atomics are GCC __atomic builtins; threadIdx/blockIdx/blockDim/gridDim are thread-local;

@@ -62,6 +62,14 @@ def extract(image, labels, params=None, backend: str = "auto", *, spacing=None, 
     p = params if isinstance(params, Params) and not settings else load_params(params, **settings)
     name = _backends.resolve(backend)
     img, lab = load_inputs(image, labels, spacing=spacing, geometry_tolerance=p.settings.get("geometryTolerance"))
+    if name == "cuda":
+        from . import _device_pipeline
+
+        if _device_pipeline.unsupported(p, name) is None:
+            # the device-resident pipeline: the case goes to the device once, regions are found there
+            regions = _device_pipeline.find_regions(img, lab, p)
+            if regions is not None:
+                return extract_regions(img, regions, p, name)
     regions = find_regions(lab.array, p.settings.get("label"),
                            connected_components=bool(p.settings.get("connectedComponents")),
                            connectivity=int(p.settings.get("connectivity", 26)),
@@ -78,7 +86,21 @@ def extract_many(items, p: Params, backend: str) -> list[pd.DataFrame]:
     """Feature tables of several (image Volume, Regions) pairs. For each enabled image type, every enabled
     feature class (rlnfast.features) computes on all cases' regions together (first-order runs one kernel
     call for the regions of all cases; the cohort runner packs a chunk of cases this way); then the classes'
-    region-only parts. No class or image type is special to this loop."""
+    region-only parts. No class or image type is special to this loop. With backend 'cuda' each case runs
+    on the device-resident pipeline (rlnfast._device_pipeline) when the parameters allow it."""
+    if backend == "cuda":
+        from . import _device_pipeline
+
+        if _device_pipeline.unsupported(p, backend) is None:
+            tables = [_device_pipeline.case_table(img, regions, p, backend) for img, regions in items]
+            rest = [item for item, t in zip(items, tables) if t is None]
+            done = iter(_extract_many(rest, p, backend) if rest else [])
+            return [t if t is not None else next(done) for t in tables]
+    return _extract_many(items, p, backend)
+
+
+def _extract_many(items, p: Params, backend: str) -> list[pd.DataFrame]:
+    """extract_many on the per-op path (every backend)."""
     classes = feature_classes()
     for cls in p.feature_classes:
         if cls not in classes:

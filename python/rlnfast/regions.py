@@ -71,7 +71,7 @@ def label_stats(label_map: np.ndarray):
 
 
 def find_regions(label_map, labels=None, *, connected_components: bool = False, connectivity: int = 26,
-                 min_voxels: int = 1, name: str = "label map") -> Regions:
+                 min_voxels: int = 1, name: str = "label map", stats=None) -> Regions:
     """The regions of a label map.
 
     Parameters
@@ -84,9 +84,11 @@ def find_regions(label_map, labels=None, *, connected_components: bool = False, 
         each, numbered 1..K in scipy.ndimage.label order per label, labels in ascending order.
     min_voxels
         Components smaller than this are dropped (connected-component mode only).
+    stats
+        ``(counts, bbox)`` of :func:`label_stats` already computed (the cuda backend's device pass), or None.
     """
     lm = _check_label_map(label_map, name)
-    counts, bbox = label_stats(lm)
+    counts, bbox = label_stats(lm) if stats is None else stats
     present = np.nonzero(counts)[0]
     present = present[present > 0]
     if labels is None:

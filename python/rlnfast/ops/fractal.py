@@ -130,7 +130,12 @@ def region_features(crops: Crops, *, min_box_size=None, box_sizes=None, backend=
 
         return ref(crops, min_box_size=min_box_size, box_sizes=box_sizes)
     plan = plan_box_sizes(crops, min_box_size, box_sizes)
-    c = box_counts(crops, plan, name)
+    return region_result(crops, plan, box_counts(crops, plan, name), min_box_size, box_sizes)
+
+
+def region_result(crops: Crops, plan: BoxPlan, c: dict, min_box_size=None, box_sizes=None) -> FractalResult:
+    """The region-only features from the box counts ``c`` of :func:`box_counts` (any backend, or the
+    device-resident pipeline; ``crops.mask`` is not read)."""
     sizes = plan.sizes_mm
     feats = {}
     feats["MaskFD"], r2m = fit_dimension(sizes, c["n_mask"], plan.n_sizes)
@@ -178,6 +183,11 @@ def dbc_features(crops: Crops, values, *, min_box_size=None, box_sizes=None, gre
         plan = BoxPlan(plan.sizes, plan.n_sizes, plan.extent, plan.pair_region[keep], plan.pair_k[keep],
                        plan.pair_size[keep])
     n_dbc, vmin, vmax = dbc_counts(crops, v, plan, grey_levels, name)
+    return dbc_result(plan, reason, nbad, n_dbc, vmin, vmax)
+
+
+def dbc_result(plan: BoxPlan, reason, nbad, n_dbc, vmin, vmax) -> FractalResult:
+    """DBCFD from the DBC counts ``n_dbc`` ([n, K], scattered) and intensity ranges of :func:`dbc_counts`."""
     sizes = plan.sizes_mm
     dim, r2 = fit_dimension(sizes, n_dbc, plan.n_sizes)
     dim = np.where(nbad > 0, np.nan, dim)
