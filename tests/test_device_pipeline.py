@@ -141,3 +141,30 @@ def test_device_pipeline_counts_independent_of_regions_cuda(params, sizes):
         assert (c["h2d_copies"], c["d2h_copies"], c["synchronizations"]) == (3, 2, 2), counts
     assert counts[1]["allocations"] == 0, counts
     assert counts[0]["launches"] == counts[1]["launches"]
+
+
+def test_device_pipeline_cohort_path_cuda():
+    """extract_many (the cohort runner's call) with regions found on the host: each case is uploaded once and
+    computed on the device, equal to the cpu backend; a case the pipeline cannot take (NaN in a region, dropped)
+    takes the per-op path inside the same call."""
+    _skip_unless_cuda()
+    from rlnfast.extract import extract_many
+    from rlnfast.io import Volume
+    from rlnfast.params import load_params
+    from rlnfast.regions import find_regions
+
+    p = load_params({"imageType": {"Original": {}}, "featureClass": {"firstorder": None},
+                     "setting": {"nonFinite": "drop"}})
+    items = []
+    for seed in (4, 5):
+        ct, labels = _case(3, cells=(1, 2, 2), seed=seed, dtype=np.float32)
+        items.append((Volume(ct, (1.0, 1.0, 1.0), name=f"case {seed}"), find_regions(labels)))
+    items[1][0].array[tuple(np.argwhere(items[1][1].label_map == 1)[0])] = np.nan
+    from rlnfast import _device_pipeline
+
+    assert _device_pipeline.case_columns(*items[0], p) is not None   # on the device
+    assert _device_pipeline.case_columns(*items[1], p) is None       # NaN in a region: per op
+    ref = extract_many(items, p, "cpu")
+    got = extract_many(items, p, "cuda")
+    for g, r in zip(got, ref):
+        _assert_tables_equal(g, r)

@@ -21,6 +21,7 @@ inside a DEM box's halo) falls back to the per-op path, which reports or drops t
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 
@@ -29,6 +30,9 @@ from . import _backends
 KINDS = {"Original": 0, "Elasticity": 1, "DEM": 2}
 CLASSES = ("firstorder", "fractal")
 _STATE: dict = {}
+# One Pipeline per process holds one case at a time: a thread loads and runs its case under this lock (threads of
+# a Dask worker share the process).
+_LOCK = threading.RLock()
 
 
 def unsupported(p, backend: str) -> str | None:
@@ -87,13 +91,17 @@ def load(ct: np.ndarray, label_map: np.ndarray):
     small, hi = _small_labels(label_map)
     if hi > _DENSE_LABEL_LIMIT:
         return None
-    raw = _pipeline().load(ct_array(ct), small, hi)
+    with _LOCK:
+        raw = _pipeline().load(ct_array(ct), small, hi)
+        _STATE["case"] = (object(), ct, label_map, None)
     n = hi + 1
     counts, finite = raw[:n].copy(), raw[n:2 * n].copy()
     bbox = np.concatenate([raw[2 * n:5 * n].reshape(n, 3), raw[5 * n:].reshape(n, 3)], axis=1)
     bbox[counts == 0] = -1
     tables = (counts, finite, bbox)
-    _STATE["case"] = (object(), ct, label_map, tables)   # a token: what the pipeline holds now
+    with _LOCK:
+        st = _STATE["case"]
+        _STATE["case"] = (st[0], ct, label_map, tables)   # st[0]: a token for what the pipeline holds now
     return tables
 
 
@@ -126,10 +134,19 @@ def find_regions(img, lab, p):
     return regions
 
 
-def case_table(img, regions, p, backend: str):
-    """The feature table of one case on the device, or None when the case must take the per-op path
+def case_columns(img, regions, p):
+    """``(columns, diagnostics)`` of one case computed on the device (rlnfast.extract builds the table from
+    them as from the per-op path's), or None when the case must take the per-op path
     (non-finite CT voxels in a region or a DEM halo, label values too large)."""
-    from .extract import _table
+    n = len(regions)
+    if n == 0:
+        return None
+    ct = np.asarray(img.array)
+    with _LOCK:   # the case on the device stays this one until its run is done
+        return _case_columns_locked(img, regions, p, ct, n)
+
+
+def _case_columns_locked(img, regions, p, ct, n):
     from .features import feature_classes
     from .features import firstorder as fo_class
     from .features import fractal as fr_class
@@ -140,10 +157,6 @@ def case_table(img, regions, p, backend: str):
     from .ops import fractal as frop
     from .spec.firstorder import FEATURES
 
-    n = len(regions)
-    if n == 0:
-        return None
-    ct = np.asarray(img.array)
     tables = _loaded(regions, ct)
     regions.__dict__.pop(_TOKEN, None)   # once: a later call uploads again (the arrays may have changed)
     if tables is None:
@@ -240,4 +253,4 @@ def case_table(img, regions, p, backend: str):
         want = fr_class.CLASS.wanted(p.feature_classes["fractal"], frop.REGION_FEATURES)
         cols.update({f"original_fractal_{f}": r.features[f] for f in want})
         diag.update(r.diagnostics("diagnostics_fractal_"))
-    return _table(img, regions, p, backend, cols, diag, None)
+    return cols, diag

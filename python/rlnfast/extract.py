@@ -92,7 +92,10 @@ def extract_many(items, p: Params, backend: str) -> list[pd.DataFrame]:
         from . import _device_pipeline
 
         if _device_pipeline.unsupported(p, backend) is None:
-            tables = [_device_pipeline.case_table(img, regions, p, backend) for img, regions in items]
+            tables = []
+            for img, regions in items:
+                got = _device_pipeline.case_columns(img, regions, p)
+                tables.append(None if got is None else _table(img, regions, p, backend, *got, None))
             rest = [item for item, t in zip(items, tables) if t is None]
             done = iter(_extract_many(rest, p, backend) if rest else [])
             return [t if t is not None else next(done) for t in tables]
