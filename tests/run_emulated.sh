@@ -44,8 +44,8 @@ cd tests
 # CI's bounded selection: the device tests (FMA reproduction, transfer counts, offsets, device mapping) and the
 # first-order cuda tests (parity with the reference, golden values). ASan + a thread per CUDA thread make the
 # whole cuda selection take tens of minutes on 2 cores. The device pipeline's tests (parity with cpu, traffic
-# counts, cohort path) take about 50 s without sanitizers on a busy 2-core machine; its all-classes counts case
-# (35 s more) runs with -k full_pipeline.
+# counts, cohort path) take about 40 s under ASan + UBSan on a busy 2-core machine; its all-classes counts case
+# (about 25 s more) runs with -k full_pipeline.
 if [ $# -eq 0 ]; then set -- -k "cuda and not full_pipeline" test_cuda_device.py test_firstorder.py test_device_pipeline.py; fi
 case " $* " in *".py "*) ;; *) set -- "$@" . ;; esac
 PYTHONPATH="$PKG" exec "$PY" -m pytest -q -p no:cacheprovider -m "not seg" "$@"
