@@ -223,19 +223,63 @@ def test_constant_count_fractal_fit_has_nan_r2():
 
 # ---- 3. memory safety ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("edit", ["more", "fewer"])
-def test_gather_after_the_label_map_changed(edit):
-    """find_regions keeps the caller's array; changing it inside a region's box (more voxels: the old gather
-    wrote past the region's slice; fewer: left values unset) is an error, never a heap overflow."""
+_EDITS = ["more", "fewer", "moved", "outside_box"]
+
+
+@pytest.mark.parametrize("edit", _EDITS)
+def test_label_map_edited_after_find_regions_changes_nothing(edit):
+    """find_regions owns a read-only copy of the label map (default): editing the caller's array afterwards,
+    count-preserving edits included, leaves gather's result as it was when the regions were found."""
     out = _py(_CALL + f"""
 from rlnfast.regions import find_regions, gather
-lm = np.zeros((8, 8, 8), np.int32); lm[2:6, 2:6, 2:6] = 1; lm[2:6, 2:6, 3] = 2
+lm = np.zeros((8, 8, 8), np.int32); lm[2:6, 2:6, 2:6] = 1; lm[2:6, 2:6, 3] = 2; lm[3, 3, 4] = 0
 img = np.arange(lm.size, dtype=np.float64).reshape(lm.shape)
 reg = find_regions(lm)
-lm[2:6, 2:6, 3] = 1 if "{edit}" == "more" else 0
-print(json.dumps(call(lambda: gather(img, reg)[0].size)))
+v0, o0 = gather(img, reg)
+edit = "{edit}"
+if edit == "more": lm[2:6, 2:6, 3] = 1
+elif edit == "fewer": lm[2:6, 2:6, 3] = 0
+elif edit == "moved": lm[3, 3, 4], lm[5, 5, 5] = 1, 0          # label 1 keeps its count inside its box
+else: lm[7, 7, 7] = 1                                           # outside label 1's box
+v1, o1 = gather(img, reg)
+print(json.dumps({{"same": bool(np.array_equal(v0, v1) and np.array_equal(o0, o1)),
+                   "readonly": not reg.label_map.flags.writeable,
+                   "write": call(lambda: reg.label_map.__setitem__((0, 0, 0), 5))}}))
 """)
-    assert out.get("error") == "ValueError" and "changed" in out["msg"], out
+    assert out["same"] and out["readonly"], out
+    assert out["write"].get("error") == "ValueError", out   # the Regions' own map is read-only
+
+
+@pytest.mark.parametrize("edit", _EDITS)
+def test_label_map_edited_after_find_regions_without_copy_is_safe(edit):
+    """copy=False (the regions hold the caller's array): an edit that changes a region's voxel count inside
+    its box is a ValueError, never a heap overflow (the compiled gather bounds every write by the counted
+    slice); a count-preserving edit gives the edited map's values, in C order; voxels added outside a box are
+    not seen (documented in find_regions)."""
+    out = _py(_CALL + f"""
+from rlnfast.regions import find_regions, gather
+lm = np.zeros((8, 8, 8), np.int32); lm[2:6, 2:6, 2:6] = 1; lm[2:6, 2:6, 3] = 2; lm[3, 3, 4] = 0
+img = np.arange(lm.size, dtype=np.float64).reshape(lm.shape)
+reg = find_regions(lm, copy=False)
+before1 = img[lm == 1].tolist()
+edit = "{edit}"
+if edit == "more": lm[2:6, 2:6, 3] = 1
+elif edit == "fewer": lm[2:6, 2:6, 3] = 0
+elif edit == "moved": lm[3, 3, 4], lm[5, 5, 5] = 1, 0
+else: lm[7, 7, 7] = 1
+r = call(lambda: [a.tolist() for a in gather(img, reg)])
+print(json.dumps({{"r": r, "want": [img[lm == 1].tolist(), img[lm == 2].tolist()], "before1": before1}}))
+""")
+    r = out["r"]
+    if edit in ("more", "fewer"):
+        assert r.get("error") == "ValueError" and "changed" in r["msg"], out
+    else:
+        values, offsets = r["ok"]
+        got1, got2 = values[offsets[0]:offsets[1]], values[offsets[1]:offsets[2]]
+        if edit == "moved":
+            assert got1 == out["want"][0] and got2 == out["want"][1]
+        else:
+            assert got1 == out["before1"] and got2 == out["want"][1]
 
 
 @pytest.mark.parametrize("edit", ["bbox_outside", "label_minus_one", "count_too_big", "bbox_shape"])
@@ -259,22 +303,39 @@ print(json.dumps(call(lambda: gather(img, reg)[0].size)))
     assert out.get("error") == "ValueError", out
 
 
-def test_region_tables_do_not_grow_with_threads_times_labels():
-    """A label near 4,000,000 seen by every thread: one dense table, not one per thread."""
+@pytest.mark.parametrize("threads", ["1", "8"])
+def test_region_tables_are_bounded_by_the_data_not_the_label_values(threads):
+    """Labels near 4,000,000 (and one near 2^40) seen by every thread: the tables and their output hold one
+    row per label present, so the peak memory (ru_maxrss, in a fresh process) of label_stats, find_regions
+    and gather grows with the data, not with the largest label value times the threads."""
     out = _py("""
 import json, resource, numpy as np
-from rlnfast.regions import label_stats
-lm = np.zeros((8, 4, 4), np.int32); lm[:, 1, 1] = 4_000_000; lm[:, 2, 2] = 3
-label_stats(np.ones((8, 4, 4), np.int32))           # warm up the module
+from rlnfast.regions import find_regions, gather, label_stats
+rng = np.random.default_rng(0)
+lm = np.zeros((64, 64, 64), np.int64)
+idx = rng.choice(lm.size, 3000, replace=False)
+lm.ravel()[idx] = 4_000_001 + rng.integers(0, 1000, 3000)
+lm[:, 1, 1] = 4_000_000; lm[:, 2, 2] = 3; lm[0, 0, 0] = 2**40
+img = rng.normal(size=lm.shape)
+small = np.zeros((8, 8, 8), np.int64); small[1, 1, 1] = 5
+gather(img[:8, :8, :8], find_regions(small))          # warm up the module and its thread pool
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-counts, bbox = label_stats(lm)
+labels, counts, bbox = label_stats(lm)
+reg = find_regions(lm)
+values, offsets = gather(img, reg)
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"mib": (after - before) / 1024, "n": int(counts[4_000_000]), "bbox": bbox[4_000_000].tolist(),
-                  "n3": int(counts[3])}))
-""", env_extra={"OMP_NUM_THREADS": "8"})
-    assert out["n"] == 8 and out["n3"] == 8 and out["bbox"] == [0, 1, 1, 7, 1, 1]
-    # output (224 MB) + one folded table (224 MB); eight per-thread tables would add 1.8 GB
-    assert out["mib"] < 700, out
+i = int(np.searchsorted(labels, 4_000_000))
+print(json.dumps({"mib": (after - before) / 1024, "data_mib": (lm.nbytes + img.nbytes) / 2**20,
+                  "n_labels": len(labels), "unique": len(np.unique(lm)) - 1, "top": int(labels[-1]),
+                  "count": int(counts[i]), "bbox": bbox[i].tolist(), "n3": int(counts[0]), "first": int(labels[0]),
+                  "gathered": int(offsets[-1]), "nonzero": int(np.count_nonzero(lm))}))
+""", env_extra={"OMP_NUM_THREADS": threads})
+    assert out["n_labels"] == out["unique"] and out["top"] == 2**40 and out["first"] == 3 and out["n3"] == 64
+    assert out["count"] == 64 and out["bbox"] == [0, 1, 1, 63, 1, 1]
+    assert out["gathered"] == out["nonzero"]
+    # dense tables by label value would be 4e6 x 56 bytes = 214 MiB per table (x threads); 2^40 impossible.
+    # What remains: one label-map copy (find_regions owns one), the gathered values, scratch: a few x data.
+    assert out["mib"] < 16 + 3 * out["data_mib"], out
 
 
 # ---- 5. parameter files ----------------------------------------------------------------------------------

@@ -202,7 +202,8 @@ def _load_case(task: CaseTask, p: Params):
     labels = int(label) if label else p.settings.get("label")
     regions = find_regions(lab.array, labels, connected_components=bool(p.settings.get("connectedComponents")),
                            connectivity=int(p.settings.get("connectivity", 26)),
-                           min_voxels=int(p.settings.get("minimumComponentVoxels", 1)), name=lab.name)
+                           min_voxels=int(p.settings.get("minimumComponentVoxels", 1)), name=lab.name,
+                           copy=False)   # read from a file here: nothing else holds it
     return img, regions
 
 
