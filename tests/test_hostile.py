@@ -377,6 +377,102 @@ def test_every_value_is_checked_whether_or_not_its_class_is_enabled(setting):
 
 # ---- 6. one error style ----------------------------------------------------------------------------------
 
+def _dtype_ops():
+    """Every public entry point that takes an image or values: name -> fn(array, backend) -> ndarray."""
+    import rlnfast
+    from rlnfast.ops.dem import dem
+    from rlnfast.ops.elasticity import elasticity
+    from rlnfast.ops.firstorder import firstorder
+    from rlnfast.regions import find_regions, gather
+
+    mask = np.zeros((4, 6, 6), np.uint8)
+    mask[1:3, 1:5, 1:5] = 1
+
+    def ext(a, be):
+        df = rlnfast.extract(a, mask, spacing=(1, 1, 1), backend=be,
+                             params={"imageType": {"Original": {}, "Elasticity": {}}, "featureClass": {"firstorder": None}})
+        return df[[c for c in df.columns if "firstorder" in c]].to_numpy(np.float64)
+
+    return {
+        "extract": ext,
+        "elasticity": lambda a, be: np.asarray(elasticity(a, backend=be)),
+        "dem": lambda a, be: np.asarray(dem(a, spacing=(1, 1, 1), backend=be)),
+        "gather": lambda a, be: gather(a, find_regions(mask))[0],
+        "firstorder": lambda a, be: firstorder(a.ravel(), np.array([0, a.size]), backend=be),
+    }
+
+
+_DTYPE_CASES = [(op, be) for op in ("extract", "elasticity", "dem", "gather", "firstorder")
+                for be in (("cpu",) if op == "gather" else ("cpu", "numpy"))]
+
+
+@pytest.mark.parametrize("op,backend", _DTYPE_CASES)
+def test_float16_is_float32_exactly_in_every_op(op, backend):
+    fn = _dtype_ops()[op]
+    a16 = (np.arange(4 * 6 * 6).reshape(4, 6, 6) * 0.75 - 40.0).astype(np.float16)
+    np.testing.assert_array_equal(fn(a16, backend), fn(a16.astype(np.float32), backend))
+
+
+@pytest.mark.parametrize("op,backend", _DTYPE_CASES)
+def test_uint64_is_int64_where_exact_and_refused_by_name_where_not(op, backend):
+    fn = _dtype_ops()[op]
+    a = (np.arange(4 * 6 * 6).reshape(4, 6, 6) * 7).astype(np.uint64)
+    np.testing.assert_array_equal(fn(a, backend), fn(a.astype(np.int64), backend))
+    big = a.copy()
+    big[2, 2, 2] = 2 ** 63 + 1
+    with pytest.raises(ValueError, match="uint64"):
+        fn(big, backend)
+    with pytest.raises(ValueError, match="complex64 is not supported"):
+        fn(a.astype(np.complex64), backend)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.uint16])
+@pytest.mark.parametrize("clip", [(1000.0, 2000.0), (-2000.0, -1000.0), (-50.0, 60.0)])
+def test_integer_ct_whose_range_lies_outside_clip_range(dtype, clip):
+    """(was vector::_M_default_append) every voxel clips: the map equals the float64 reference's."""
+    from rlnfast.ops.dem import dem
+    from rlnfast.ops.elasticity import elasticity
+
+    info = np.iinfo(dtype)
+    ct = np.random.default_rng(1).integers(info.min, int(info.max) + 1, size=(5, 6, 7)).astype(dtype)
+    ref = elasticity(ct.astype(np.float64), clip_range=clip, backend="numpy")
+    np.testing.assert_allclose(elasticity(ct, clip_range=clip, backend="cpu"), ref, rtol=1e-14, atol=0)
+    d_ref = dem(ct.astype(np.float64), clip_range=clip, spacing=(1, 1, 2), backend="numpy")
+    # a constant map's DEM is 0 up to rounding (the reference's sums leave ~1e-14 of E)
+    np.testing.assert_allclose(dem(ct, clip_range=clip, spacing=(1, 1, 2), backend="cpu"), d_ref, rtol=1e-9,
+                               atol=1e-9 * float(np.max(np.abs(ref))))
+
+
+@pytest.mark.parametrize("spacing", ["abc", "1,1,1", (1, "x", 1), 2.0, (1, 1)])
+def test_bad_spacing_names_the_argument_and_what_is_expected(spacing):
+    import rlnfast
+    from rlnfast.ops.dem import dem
+
+    ct = np.zeros((3, 4, 4), np.int16)
+    for call in (lambda: rlnfast.extract(ct, np.ones(ct.shape, np.uint8), spacing=spacing),
+                 lambda: dem(ct, spacing=spacing)):
+        with pytest.raises(ValueError, match="spacing") as exc:
+            call()
+        assert "could not convert" not in str(exc.value) and ("three numbers" in str(exc.value)
+                                                            or "3 values" in str(exc.value))
+
+
+def test_micrometre_spacing_refuses_the_dem_at_once():
+    """spacing 2e-6 mm with sigma 1 mm: a filter of 2,000,000 voxels per axis that ran for minutes -> an error
+    naming spacing and sigma, from the op and from extract with the DEM image type, within the time limit."""
+    out = _py(_CALL + """
+import rlnfast
+from rlnfast.ops.dem import dem
+ct = np.random.default_rng(0).integers(-100, 100, size=(40, 60, 60)).astype(np.int16)
+m = np.zeros(ct.shape, np.uint8); m[10:30, 10:50, 10:50] = 1
+print(json.dumps({"op": call(lambda: dem(ct, spacing=(2e-6,) * 3).shape),
+                  "extract": call(lambda: rlnfast.extract(ct, m, spacing=(2e-6,) * 3,
+                                  params={"imageType": {"DEM": {}}}).shape)}))
+""", timeout=60)
+    for r in out.values():
+        assert r.get("error") == "ValueError" and "spacing" in r["msg"] and "sigma" in r["msg"], out
+
+
 def _cli(*args, timeout=LIMIT_S):
     return subprocess.run([sys.executable, "-m", "rlnfast", *args], capture_output=True, text=True, timeout=timeout)
 

@@ -48,6 +48,10 @@ def _check_label_map(label_map: np.ndarray, name="label map") -> np.ndarray:
     label_map = np.asarray(label_map)
     if label_map.dtype == bool:
         label_map = label_map.view(np.uint8)
+    if label_map.dtype == np.uint64:
+        from .io import kernel_array
+
+        label_map = kernel_array(label_map, name)   # int64 when its values fit, else refused by name
     if not np.issubdtype(label_map.dtype, np.integer):
         if np.issubdtype(label_map.dtype, np.floating) and np.all(np.isfinite(label_map)) \
                 and np.all(label_map == np.round(label_map)):
@@ -244,12 +248,12 @@ def gather(image: np.ndarray, regions: Regions, *, non_finite: str = "error", na
     volume and, given ``volume`` (rlnfast.io.Volume), its physical position); 'drop' leaves NaN/inf voxels
     out of the region.
     """
-    image = np.ascontiguousarray(image)
+    from .io import kernel_array
+
+    image = np.ascontiguousarray(kernel_array(np.asarray(image), name))   # the one dtype rule
     lm = regions.label_map
     if image.shape != lm.shape:
         raise ValueError(f"{name}: shape {image.shape} differs from label map shape {lm.shape}")
-    if image.dtype == bool:
-        image = image.view(np.uint8)
     label, count, bbox = _checked_regions(regions, lm.shape)
     region_of = np.full(1, -1, dtype=np.int32)   # unused when boxes are given (each region scans its box)
     offsets = np.zeros(len(label) + 1, dtype=np.int64)
@@ -257,6 +261,12 @@ def gather(image: np.ndarray, regions: Regions, *, non_finite: str = "error", na
     if len(label) == 0:
         return np.zeros(0), offsets
     values, bad = _backends.core().cpu.gather(image, lm, region_of, offsets, label, bbox)
+    if image.dtype.itemsize == 8 and image.dtype.kind in "iu" and len(values):
+        big = float(np.max(np.abs(values)))
+        if big > 2.0 ** 53:
+            raise ValueError(f"{name}: an int64 value of magnitude {big:.6g} inside a region is beyond 2^53, where "
+                             "float64 (in which features are computed) cannot hold every integer exactly; rescale "
+                             "or clip the image")
     if np.any(bad == _COUNT_MISMATCH):
         r = int(np.nonzero(bad == _COUNT_MISMATCH)[0][0])
         raise ValueError(f"{name}: region label {int(label[r])} no longer has {int(count[r])} voxel(s) inside its "
