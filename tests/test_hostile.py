@@ -570,3 +570,26 @@ def test_case_timeout_fires_and_the_run_goes_on(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "1 computed, 2 already done" in r.stdout
     assert sorted(pd.read_csv(out).ID.unique()) == ["c0", "c1", "c2"]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_case_timeout_fires_under_dask_local(tmp_path, workers):
+    """--dask local (a LocalCluster of daemonic worker processes, 127.0.0.1): the stalled case is stopped after
+    --case-timeout and listed in errors.csv, the others finish (the watched child is started with subprocess,
+    which daemonic workers may do)."""
+    pytest.importorskip("distributed", reason="dask.distributed not installed (pip install 'rlnfast[dask]')")
+    import pandas as pd
+
+    from rlnfast import cohort
+
+    batch = _tiny_batch(tmp_path / "d", n=3)
+    out_dir, out = tmp_path / "o", tmp_path / "f.csv"
+    env = dict(os.environ, **{cohort.STALL_ENV: "c1"})
+    r = subprocess.run([sys.executable, "-m", "rlnfast", "extract", str(batch), "--out-dir", str(out_dir), "-o",
+                        str(out), "--quiet", "--case-timeout", "5", "--dask", "local", "--jobs", workers,
+                        "--chunk-size", "2"], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 1, r.stderr[-3000:]
+    assert "without a time limit" not in r.stderr
+    errors = pd.read_csv(out_dir / "errors.csv")
+    assert errors.ID.tolist() == ["c1"] and "CaseTimeout" in errors.error[0]
+    assert sorted(pd.read_csv(out).ID.unique()) == ["c0", "c2"]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 import time
 import traceback
@@ -292,11 +293,42 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def _chunk_child(tasks, params, out_dir, backend, prefetch, id_columns, pack_size, queue, parent_pid):
+def _chunk_main(fd: int) -> None:
+    """Entry point of a supervised child (``python -c``): its arguments come pickled on stdin, its messages
+    go back through the pipe ``fd`` (a multiprocessing Connection)."""
+    import pickle
+    from multiprocessing.connection import Connection
+
+    conn = Connection(fd, readable=False)
+    tasks, params, out_dir, backend, prefetch, id_columns, pack_size, parent_pid = pickle.load(sys.stdin.buffer)
     _die_with_parent(parent_pid)
     run_chunk(tasks, params, out_dir, backend, prefetch, id_columns, pack_size,
-              on_case=lambda st: queue.put(("status", st)), on_group=lambda idx: queue.put(("start", idx)))
-    queue.put(("end", None))
+              on_case=lambda st: conn.send(("status", st)), on_group=lambda idx: conn.send(("start", idx)))
+    conn.send(("end", None))
+    conn.close()
+
+
+def _start_child(args: tuple):
+    """A supervised child: a fresh interpreter started with subprocess (not multiprocessing), so a daemonic
+    process (a Dask worker, a pool worker) may start it too. Returns (Popen, reading Connection)."""
+    import pickle
+    import subprocess
+    from multiprocessing import Pipe
+
+    r, w = Pipe(duplex=False)
+    pkg_root = str(Path(__file__).resolve().parent.parent)   # the rlnfast this process runs, first on the path
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [pkg_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from rlnfast.cohort import _chunk_main; "
+                             "_chunk_main(int(sys.argv[1]))", str(w.fileno())],
+                            stdin=subprocess.PIPE, pass_fds=(w.fileno(),), env=env)
+    w.close()
+    try:
+        proc.stdin.write(pickle.dumps(args))
+        proc.stdin.close()
+    except BrokenPipeError:   # the child died at once: seen below as an end without result
+        pass
+    return proc, r
 
 
 class CaseTimeout(TimeoutError):
@@ -313,16 +345,8 @@ def _supervised_chunk(tasks, params, out_dir, backend, prefetch, id_columns, pac
     per case, or the child dies, the child is killed: a group of several cases is retried one case at a
     time in a new child (only the culprit fails); a single case is recorded in errors.csv as
     CaseTimeout/WorkerDied, and a new child goes on with the rest. A compiled kernel holding the GIL or
-    ignoring signals cannot stall the run."""
-    import multiprocessing as mp
-    import queue as queue_mod
-    import warnings
-
-    if mp.current_process().daemon:   # e.g. a Dask worker: it may not start processes
-        warnings.warn("caseTimeout needs a process that may start children (not a daemonic worker); "
-                      "this chunk runs without a time limit", RuntimeWarning, stacklevel=2)
-        return run_chunk(tasks, params, out_dir, backend, prefetch, id_columns, pack_size, on_case)
-    ctx = mp.get_context("spawn")
+    ignoring signals cannot stall the run. The child is a fresh interpreter started with subprocess, so the
+    limit holds in daemonic workers too (Dask workers, which may not start multiprocessing children)."""
     out = Path(out_dir)
     statuses: list[dict] = []
 
@@ -336,17 +360,18 @@ def _supervised_chunk(tasks, params, out_dir, backend, prefetch, id_columns, pac
         seg, pack = segments.pop(0)
         if not seg:
             continue
-        q = ctx.Queue()
-        proc = ctx.Process(target=_chunk_child, daemon=True,
-                           args=(seg, params, str(out_dir), backend, prefetch, id_columns, pack, q, os.getpid()))
-        proc.start()
+        proc, conn = _start_child((seg, params, str(out_dir), backend, prefetch, id_columns, pack, os.getpid()))
         finished: set = set()
-        current, started, ended, fault = None, 0.0, False, None
+        current, started, ended, fault, gone = None, 0.0, False, None, False
         while True:
-            try:
-                kind, payload = q.get(timeout=0.1)
-            except queue_mod.Empty:
-                kind, payload = None, None
+            kind, payload = None, None
+            if not gone and conn.poll(0.1):
+                try:
+                    kind, payload = conn.recv()
+                except (EOFError, OSError):   # the child closed its end: it ended or died
+                    gone = True
+            elif gone:
+                time.sleep(0.05)
             if kind == "start":
                 current, started = list(payload), time.monotonic()
             elif kind == "status":
@@ -360,25 +385,25 @@ def _supervised_chunk(tasks, params, out_dir, backend, prefetch, id_columns, pac
                 fault = CaseTimeout(f"case took longer than the per-case time limit of {timeout:g} s "
                                     "(caseTimeout); its worker process was stopped")
                 break
-            if kind is None and not proc.is_alive():
-                try:   # anything the child put just before dying
-                    while True:
-                        kind, payload = q.get_nowait()
-                        if kind == "status":
-                            finished.add(payload["index"])
-                            report(payload)
-                        elif kind == "end":
+            if kind is None and proc.poll() is not None:
+                try:   # anything it sent just before ending
+                    while not gone and conn.poll(0):
+                        k, pl = conn.recv()
+                        if k == "status":
+                            finished.add(pl["index"])
+                            report(pl)
+                        elif k == "end":
                             ended = True
-                except queue_mod.Empty:
+                except (EOFError, OSError):
                     pass
                 if not ended:
-                    fault = WorkerDied(f"the worker process ended without a result (exit code {proc.exitcode}; "
+                    fault = WorkerDied(f"the worker process ended without a result (exit code {proc.returncode}; "
                                        "a crash or out of memory) while computing this case")
                 break
-        if proc.is_alive():
+        if proc.poll() is None:
             proc.kill()
-        proc.join()
-        q.close()
+        proc.wait()
+        conn.close()
         if ended or fault is None:
             continue
         rest = [t for t in seg if t.index not in finished]
@@ -575,7 +600,8 @@ def run(batch, params=None, out_dir=None, executor=None, backend: str = "auto", 
     case_timeout
         Seconds one case may take (0: no limit). Cases then compute in a watched child process (one per
         chunk); a case past the limit, or whose process dies, goes to errors.csv with ``CaseTimeout`` /
-        ``WorkerDied`` and the run goes on. Not enforced inside daemonic workers (Dask: a warning).
+        ``WorkerDied`` and the run goes on. The child is started with subprocess, so the limit holds under
+        every executor, Dask workers (daemonic processes) included.
     content_hash
         Resume on the inputs' content (SHA-256) instead of their size and modification time.
     lock_wait
