@@ -510,6 +510,54 @@ def test_locked_out_dir_is_refused_in_one_line(tmp_path):
     assert r.returncode == 0, r.stderr   # released: the next run goes
 
 
+def test_two_runs_on_one_out_dir_with_different_parameters(tmp_path):
+    """Run A holds the out-dir (one case stalls until --case-timeout); B with other parameters is refused in one
+    line (exit 3) and leaves A's files alone; C with other parameters and --wait-lock waits for A, then computes
+    every case with its own parameters: each summary says what its own output holds."""
+    import time
+
+    import pandas as pd
+
+    from rlnfast import cohort
+
+    batch = _tiny_batch(tmp_path / "d", n=3)
+    out_dir = tmp_path / "o"
+    pa, pb = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    pa.write_text("setting:\n  binWidth: 25\n")
+    pb.write_text("setting:\n  binWidth: 5\n")
+    env = dict(os.environ, **{cohort.STALL_ENV: "c1"})
+    a = subprocess.Popen([sys.executable, "-m", "rlnfast", "extract", str(batch), "-p", str(pa), "--out-dir",
+                          str(out_dir), "-o", str(tmp_path / "fa.csv"), "--quiet", "--case-timeout", "20"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + LIMIT_S
+        while time.monotonic() < deadline:   # A has taken the lock (it writes its pid into it)
+            try:
+                if (out_dir / ".lock").read_text().strip() == f"pid {a.pid}":
+                    break
+            except OSError:
+                pass
+            assert a.poll() is None, a.communicate()
+            time.sleep(0.1)
+        b = _cli("extract", str(batch), "-p", str(pb), "--out-dir", str(out_dir), "-o", str(tmp_path / "fb.csv"),
+                 "--quiet")
+        assert a.poll() is None, "A finished before B ran: the test did not overlap them"
+        c = _cli("extract", str(batch), "-p", str(pb), "--out-dir", str(out_dir), "-o", str(tmp_path / "fc.csv"),
+                 "--quiet", "--wait-lock", str(LIMIT_S))
+        a_out, a_err = a.communicate(timeout=LIMIT_S)
+    finally:
+        if a.poll() is None:
+            a.kill()
+    assert b.returncode == 3 and len(b.stderr.strip().splitlines()) == 1 and "in use" in b.stderr, b.stderr
+    assert not (tmp_path / "fb.csv").exists()
+    assert a.returncode == 1 and "(2 computed, 0 already done), 1 failed" in a_out, (a_out, a_err)
+    assert c.returncode == 0 and "3 regions from 3 case(s) (3 computed, 0 already done), 0 failed" in c.stdout, c
+    fa, fc = pd.read_csv(tmp_path / "fa.csv"), pd.read_csv(tmp_path / "fc.csv")
+    assert sorted(fa.ID) == ["c0", "c2"] and sorted(fc.ID) == ["c0", "c1", "c2"]
+    assert all(json.loads(v)["binWidth"] == 5 for v in fc["diagnostics_Configuration_Settings"])
+    assert all(json.loads(v)["binWidth"] == 25 for v in fa["diagnostics_Configuration_Settings"])
+
+
 def test_io_error_is_one_line(tmp_path):
     batch = _tiny_batch(tmp_path / "d")
     (tmp_path / "afile").write_text("x")
@@ -547,6 +595,13 @@ def test_segment_states_the_pickle_risk_and_takes_only_a_named_folder(tmp_path):
     assert r.returncode == 2 and "file name" in r.stderr, r.stderr
     r = _cli("segment", "--model", str(tmp_path / "nothere"), "--input", str(tmp_path), "-o", str(tmp_path / "o"))
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = _cli("segment", "--model", str(model), "--input", str(tmp_path), "-o", str(tmp_path / "o"),
+             "--folds", "../../elsewhere")
+    assert r.returncode == 2 and "--folds" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    # the README's segment section states it too
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    seg = [ln for ln in readme.splitlines() if "rlnfast segment" in ln and "pickle" in ln]
+    assert seg, "README: the `rlnfast segment` pickle risk"
 
 
 def test_case_timeout_fires_and_the_run_goes_on(tmp_path):
