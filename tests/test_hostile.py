@@ -558,6 +558,40 @@ def test_two_runs_on_one_out_dir_with_different_parameters(tmp_path):
     assert all(json.loads(v)["binWidth"] == 25 for v in fa["diagnostics_Configuration_Settings"])
 
 
+@pytest.mark.parametrize("case", ["missing", "not_an_image", "micrometre_spacing", "uint8_outside_clip",
+                                  "truncated"])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, case):
+    """Expected failures of the commands' inputs: one line on stderr, exit code 2, never a traceback; the
+    micrometre-spacing DEM is refused at once; a uint8 CT whose range lies outside clipRange just works."""
+    import SimpleITK as sitk
+
+    ct = np.random.default_rng(0).integers(-100, 100, size=(20, 40, 40)).astype(np.int16)
+    img = sitk.GetImageFromArray(ct if case != "uint8_outside_clip" else (ct + 100).astype(np.uint8))
+    img.SetSpacing((2e-6,) * 3 if case == "micrometre_spacing" else (0.8, 0.8, 2.0))
+    path = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(img, str(path))
+    if case == "missing":
+        path = tmp_path / "nothere.nii.gz"
+    elif case == "not_an_image":
+        path = tmp_path / "ct.txt"
+        path.write_text("hello")
+    elif case == "truncated":
+        data = path.read_bytes()
+        path.write_bytes(data[:len(data) // 2])
+    extra = ["--clip-range", "1000", "2000"] if case == "uint8_outside_clip" else []
+    r = _cli("maps", str(path), "-o", str(tmp_path / "m") + "/", *extra, timeout=60)
+    if case == "uint8_outside_clip":
+        assert r.returncode == 0, r.stderr
+        e = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "m" / "E.nii.gz")))
+        assert np.all(e == e.flat[0])   # every voxel clips to 1000 HU
+        return
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rlnfast maps: error: ") and "Traceback" not in r.stderr, lines
+    if case == "micrometre_spacing":
+        assert "spacing" in lines[0] and "sigma" in lines[0]
+
+
 def test_io_error_is_one_line(tmp_path):
     batch = _tiny_batch(tmp_path / "d")
     (tmp_path / "afile").write_text("x")
