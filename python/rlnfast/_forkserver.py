@@ -28,3 +28,16 @@ def start() -> None:
         from multiprocessing import forkserver
 
         forkserver.ensure_running()
+
+
+def stop() -> None:
+    """Stop the forkserver and wait for it (so it is reaped, and its CPU time is accounted to this process).
+    The CLI calls it when its run ends; a library user's server simply ends with their process."""
+    try:
+        from multiprocessing import forkserver
+
+        stop_server = getattr(forkserver._forkserver, "_stop", None)   # CPython's own (private) stop
+        if stop_server is not None:
+            stop_server()
+    except Exception:  # noqa: BLE001 - best effort: the server also ends by itself when this process ends
+        pass

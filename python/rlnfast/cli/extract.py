@@ -54,10 +54,17 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    if len(args.inputs) == 1 and args.jobs > 1 and not args.dask and args.backend not in ("cuda", "cupy"):
-        from rlnfast import _forkserver
+    from rlnfast import _forkserver
 
+    if len(args.inputs) == 1 and args.jobs > 1 and not args.dask and args.backend not in ("cuda", "cupy"):
         _forkserver.start()   # the workers' server imports rlnfast while this process imports the rest
+    try:
+        return _run(args)
+    finally:
+        _forkserver.stop()
+
+
+def _run(args) -> int:
     from rlnfast import cohort
 
     if len(args.inputs) == 2:
