@@ -91,6 +91,132 @@ def _rlnfast_keys(extractor, image, mask, label) -> collections.OrderedDict:
     return out
 
 
+def _plain(img) -> bool:
+    """A scalar 3-D SimpleITK image (what the fast checks handle; anything else goes to pyradiomics' code)."""
+    return img.GetDimension() == 3 and img.GetNumberOfComponentsPerPixel() == 1
+
+
+def _same_grid(a, b) -> bool:
+    return (a.GetSize() == b.GetSize() and a.GetOrigin() == b.GetOrigin() and a.GetSpacing() == b.GetSpacing()
+            and a.GetDirection() == b.GetDirection())
+
+
+class _FastChecks:
+    """Identical, faster versions of two full-volume steps of pyradiomics' ``execute`` for one label.
+
+    - The original image's and mask's provenance (``generalinfo.GeneralInfo.addImageElements`` /
+      ``addMaskElements`` with prefix 'original'): the SHA-1 of the pixel buffer by hashlib (the bytes ITK's
+      ``sitk.Hash`` digests, checked equal in the tests), and the mask's bounding box, voxel count, connected
+      volumes (ITK's 26-connected ConnectedComponent on the bounding box, where all of the label's components
+      lie) and centre of mass (integer coordinates: their sum is exact, so the mean is the same number) from one
+      NumPy pass over the mask instead of ITK's LabelShapeStatistics, ConnectedComponent and ``numpy.where`` over
+      the whole volume.
+    - ``imageoperations.checkMask`` on an image and mask of identical geometry (size, origin, spacing,
+      direction): the bounding box and count from that same pass, then pyradiomics' own checks and messages.
+      Any other geometry (where ITK's tolerance or ``correctMask`` matter) is pyradiomics' checkMask.
+    """
+
+    def __init__(self, label):
+        self.label = label
+        self._stats = {}
+
+    def stats(self, mask):
+        """(bounding box as LabelStatistics' [x0, x1, y0, y1, z0, z1], voxel count, the label's mask cropped
+        to it (z, y, x), its (z, y, x) start) or None when the label is absent."""
+        import SimpleITK as sitk
+
+        key = id(mask)
+        if key not in self._stats:
+            arr = sitk.GetArrayViewFromImage(mask)
+            ma = arr == self.label
+            zs = np.flatnonzero(ma.any(axis=(1, 2)))
+            if zs.size == 0:
+                self._stats[key] = (mask, None)
+            else:
+                ys = np.flatnonzero(ma[zs[0]:zs[-1] + 1].any(axis=(0, 2)))
+                xs = np.flatnonzero(ma[zs[0]:zs[-1] + 1, ys[0]:ys[-1] + 1].any(axis=(0, 1)))
+                crop = ma[zs[0]:zs[-1] + 1, ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1]
+                bb = np.array([xs[0], xs[-1], ys[0], ys[-1], zs[0], zs[-1]], dtype=np.int64)
+                self._stats[key] = (mask, (bb, int(np.count_nonzero(crop)), crop, (zs[0], ys[0], xs[0])))
+        return self._stats[key][1]
+
+    def checkMask(self, image, mask, **kwargs):
+        from radiomics import imageoperations
+
+        if kwargs.get("label", 1) != self.label or not (_plain(image) and _plain(mask) and _same_grid(image, mask)):
+            return imageoperations.checkMask(image, mask, **kwargs)
+        st = self.stats(mask)
+        if st is None:
+            raise ValueError("Label (%g) not present in mask" % self.label)
+        boundingBox, count = st[0], st[1]
+        minDims = kwargs.get("minimumROIDimensions", 2)
+        minSize = kwargs.get("minimumROISize", None)
+        ndims = np.sum((boundingBox[1::2] - boundingBox[0::2] + 1) > 1)
+        if ndims == 0:
+            raise ValueError("mask only contains 1 segmented voxel! Cannot extract features for a single voxel.")
+        elif ndims < minDims:
+            raise ValueError("mask has too few dimensions (number of dimensions %d, minimum required %d)"
+                             % (ndims, minDims))
+        if minSize is not None and count <= minSize:
+            raise ValueError("Size of the ROI is too small (minimum size: %g, ROI size: %g" % (minSize, count))
+        return boundingBox, None
+
+    def general_info(self, base):
+        fast = self
+
+        class GeneralInfo(base):
+            def addImageElements(self, image, prefix="original"):
+                import hashlib
+
+                import SimpleITK as sitk
+
+                if prefix != "original" or not _plain(image):
+                    return super().addImageElements(image, prefix)
+                p = self.generalInfo_prefix
+                arr = sitk.GetArrayViewFromImage(image)
+                self.generalInfo[p + "Image-original_Hash"] = hashlib.sha1(np.ascontiguousarray(arr)).hexdigest()
+                self.generalInfo[p + "Image-original_Dimensionality"] = "%iD" % image.GetDimension()
+                self.generalInfo[p + "Image-original_Spacing"] = image.GetSpacing()
+                self.generalInfo[p + "Image-original_Size"] = image.GetSize()
+                im_arr = arr.astype("float")
+                self.generalInfo[p + "Image-original_Mean"] = np.mean(im_arr)
+                self.generalInfo[p + "Image-original_Minimum"] = np.min(im_arr)
+                self.generalInfo[p + "Image-original_Maximum"] = np.max(im_arr)
+
+            def addMaskElements(self, image, mask, label, prefix="original"):
+                import hashlib
+
+                import SimpleITK as sitk
+
+                if (mask is None or prefix != "original" or image is not None or label != fast.label
+                        or not _plain(mask)):
+                    return super().addMaskElements(image, mask, label, prefix)
+                st = fast.stats(mask)
+                if st is None:   # LabelShapeStatistics raises for an absent label: pyradiomics' own error
+                    return super().addMaskElements(image, mask, label, prefix)
+                bb, count, crop, (z0, y0, x0) = st
+                p = self.generalInfo_prefix
+                self.generalInfo[p + "Mask-original_Hash"] = hashlib.sha1(
+                    np.ascontiguousarray(sitk.GetArrayViewFromImage(mask))).hexdigest()
+                self.generalInfo[p + "Mask-original_Spacing"] = mask.GetSpacing()
+                self.generalInfo[p + "Mask-original_Size"] = mask.GetSize()
+                self.generalInfo[p + "Mask-original_BoundingBox"] = (
+                    int(bb[0]), int(bb[2]), int(bb[4]), int(bb[1] - bb[0] + 1), int(bb[3] - bb[2] + 1),
+                    int(bb[5] - bb[4] + 1))
+                self.generalInfo[p + "Mask-original_VoxelNum"] = count
+                ccif = sitk.ConnectedComponentImageFilter()
+                ccif.FullyConnectedOn()
+                ccif.Execute(sitk.GetImageFromArray(crop.astype(np.uint8)))
+                self.generalInfo[p + "Mask-original_VolumeNum"] = ccif.GetObjectCount()
+                zz, yy, xx = np.where(crop)
+                center_index = (np.mean(xx + x0), np.mean(yy + y0), np.mean(zz + z0))
+                self.generalInfo[p + "Mask-original_CenterOfMassIndex"] = center_index
+                self.generalInfo[p + "Mask-original_CenterOfMass"] = mask.TransformContinuousIndexToPhysicalPoint(
+                    center_index)
+
+        return GeneralInfo()
+
+
 if _ORIGINAL is not None:
 
     class RadiomicsFeatureExtractor(_ORIGINAL):
@@ -148,7 +274,7 @@ if _ORIGINAL is not None:
             extra_types = [k for k in self.enabledImagetypes if k in RLNFAST_IMAGE_TYPES]
             extra_classes = [c for c in self.enabledFeatures if c in RLNFAST_ONLY_CLASSES]
             if not extra_types and not extra_classes:
-                return super().execute(imageFilepath, maskFilepath, label, label_channel, voxelBased)
+                return self._execute(imageFilepath, maskFilepath, label, label_channel, voxelBased)
             if voxelBased:
                 raise ValueError(f"voxelBased extraction of rlnfast's {(extra_types + extra_classes)[0]!r} is not "
                                  "supported")
@@ -156,12 +282,74 @@ if _ORIGINAL is not None:
             try:
                 self.enabledImagetypes = {k: v for k, v in saved[0].items() if k not in RLNFAST_IMAGE_TYPES}
                 self.enabledFeatures = {k: v for k, v in saved[1].items() if k not in RLNFAST_ONLY_CLASSES}
-                out = super().execute(imageFilepath, maskFilepath, label, label_channel, voxelBased)
+                out = self._execute(imageFilepath, maskFilepath, label, label_channel, voxelBased)
             finally:
                 self.enabledImagetypes, self.enabledFeatures = saved
             label = label if label is not None else self.settings.get("label", 1)
             out.update(_rlnfast_keys(self, imageFilepath, maskFilepath, label))
             return out
+
+        def _execute(self, imageFilepath, maskFilepath, label=None, label_channel=None, voxelBased=False):
+            """pyradiomics 3.0.1's ``execute``, statement for statement, with two full-volume steps done faster
+            and identically (see :class:`_FastChecks`): the provenance of the original image and mask (SHA-1,
+            bounding box, voxel count, connected volumes, centre of mass) and checkMask's bounding box. Voxel-based
+            extraction is pyradiomics' own ``execute``."""
+            from itertools import chain
+
+            from radiomics import featureextractor as fe
+            from radiomics import generalinfo, imageoperations
+
+            if voxelBased:
+                return super().execute(imageFilepath, maskFilepath, label, label_channel, voxelBased)
+            _settings = self.settings.copy()
+            tolerance = _settings.get("geometryTolerance")
+            additionalInfo = _settings.get("additionalInfo", False)
+            resegmentShape = _settings.get("resegmentShape", False)
+            if label is not None:
+                _settings["label"] = label
+            else:
+                label = _settings.get("label", 1)
+            if label_channel is not None:
+                _settings["label_channel"] = label_channel
+            if fe.geometryTolerance != tolerance:
+                self._setTolerance()
+            fast = _FastChecks(label)
+            if additionalInfo:
+                generalInfo = fast.general_info(generalinfo.GeneralInfo)
+                generalInfo.addGeneralSettings(_settings)
+                generalInfo.addEnabledImageTypes(self.enabledImagetypes)
+            else:
+                generalInfo = None
+            featureVector = collections.OrderedDict()
+            image, mask = self.loadImage(imageFilepath, maskFilepath, generalInfo, **_settings)
+            boundingBox, correctedMask = fast.checkMask(image, mask, **_settings)
+            if correctedMask is not None:
+                if generalInfo is not None:
+                    generalInfo.addMaskElements(image, correctedMask, label, "corrected")
+                mask = correctedMask
+            resegmentedMask = None
+            if _settings.get("resegmentRange", None) is not None:
+                resegmentedMask = imageoperations.resegmentMask(image, mask, **_settings)
+                boundingBox, correctedMask = imageoperations.checkMask(image, resegmentedMask, **_settings)
+                if generalInfo is not None:
+                    generalInfo.addMaskElements(image, resegmentedMask, label, "resegmented")
+            if generalInfo is not None:
+                featureVector.update(generalInfo.getGeneralInfo())
+            if resegmentShape and resegmentedMask is not None:
+                mask = resegmentedMask
+            featureVector.update(self.computeShape(image, mask, boundingBox, **_settings))
+            if not resegmentShape and resegmentedMask is not None:
+                mask = resegmentedMask
+            imageGenerators = []
+            for imageType, customKwargs in self.enabledImagetypes.items():
+                args = _settings.copy()
+                args.update(customKwargs)
+                imageGenerators = chain(imageGenerators,
+                                        getattr(imageoperations, "get%sImage" % imageType)(image, mask, **args))
+            for inputImage, imageTypeName, inputKwargs in imageGenerators:
+                inputImage, inputMask = imageoperations.cropToTumorMask(inputImage, mask, boundingBox, padDistance=0)
+                featureVector.update(self.computeFeatures(inputImage, inputMask, imageTypeName, **inputKwargs))
+            return featureVector
 
         def enableFeatureClassByName(self, featureClass, enabled=True):
             if featureClass in RLNFAST_ONLY_CLASSES:
