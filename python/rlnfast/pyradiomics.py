@@ -140,6 +140,24 @@ class _FastChecks:
                 self._stats[key] = (mask, (bb, int(np.count_nonzero(crop)), crop, (zs[0], ys[0], xs[0])))
         return self._stats[key][1]
 
+    def getMask(self, mask, **kwargs):
+        """pyradiomics' ``imageoperations.getMask`` for a scalar integer mask: the same UInt32 image (NumPy's cast
+        wraps negative values as ITK's static_cast does), the label's presence from :meth:`stats`; pyradiomics'
+        own function for anything else and for its errors (no label, label absent)."""
+        import SimpleITK as sitk
+        from radiomics import imageoperations
+
+        label = kwargs.get("label", 1)
+        if (label != self.label or not label or not _plain(mask)
+                or sitk.GetArrayViewFromImage(mask).dtype.kind not in "iu"):
+            return imageoperations.getMask(mask, **kwargs)
+        arr = sitk.GetArrayViewFromImage(mask)
+        out = sitk.GetImageFromArray(arr.astype(np.uint32))
+        out.CopyInformation(mask)
+        if self.stats(out) is None:
+            return imageoperations.getMask(mask, **kwargs)   # pyradiomics' error
+        return out
+
     def checkMask(self, image, mask, **kwargs):
         from radiomics import imageoperations
 
@@ -299,6 +317,8 @@ if _ORIGINAL is not None:
             from radiomics import featureextractor as fe
             from radiomics import generalinfo, imageoperations
 
+            from .preprocessing import crop_to_mask
+
             if voxelBased:
                 return super().execute(imageFilepath, maskFilepath, label, label_channel, voxelBased)
             _settings = self.settings.copy()
@@ -321,7 +341,11 @@ if _ORIGINAL is not None:
             else:
                 generalInfo = None
             featureVector = collections.OrderedDict()
-            image, mask = self.loadImage(imageFilepath, maskFilepath, generalInfo, **_settings)
+            self._fast = fast
+            try:
+                image, mask = self.loadImage(imageFilepath, maskFilepath, generalInfo, **_settings)
+            finally:
+                self._fast = None
             boundingBox, correctedMask = fast.checkMask(image, mask, **_settings)
             if correctedMask is not None:
                 if generalInfo is not None:
@@ -347,9 +371,24 @@ if _ORIGINAL is not None:
                 imageGenerators = chain(imageGenerators,
                                         getattr(imageoperations, "get%sImage" % imageType)(image, mask, **args))
             for inputImage, imageTypeName, inputKwargs in imageGenerators:
-                inputImage, inputMask = imageoperations.cropToTumorMask(inputImage, mask, boundingBox, padDistance=0)
+                inputImage, inputMask = crop_to_mask(inputImage, mask, boundingBox)   # cropToTumorMask, padDistance 0
                 featureVector.update(self.computeFeatures(inputImage, inputMask, imageTypeName, **inputKwargs))
             return featureVector
+
+        def loadImage(self, ImageFilePath, MaskFilePath, generalInfo=None, **kwargs):
+            """pyradiomics' loadImage; inside ``execute`` its ``getMask`` (cast to UInt32, ``numpy.unique`` of the
+            whole mask to check the label) is :meth:`_FastChecks.getMask`, identical and cheaper."""
+            from radiomics import imageoperations
+
+            fast = getattr(self, "_fast", None)
+            if fast is None:
+                return super().loadImage(ImageFilePath, MaskFilePath, generalInfo, **kwargs)
+            original = imageoperations.getMask
+            imageoperations.getMask = fast.getMask
+            try:
+                return super().loadImage(ImageFilePath, MaskFilePath, generalInfo, **kwargs)
+            finally:
+                imageoperations.getMask = original
 
         def enableFeatureClassByName(self, featureClass, enabled=True):
             if featureClass in RLNFAST_ONLY_CLASSES:
