@@ -145,17 +145,17 @@ class _FastChecks:
         wraps negative values as ITK's static_cast does), the label's presence from :meth:`stats`; pyradiomics'
         own function for anything else and for its errors (no label, label absent)."""
         import SimpleITK as sitk
-        from radiomics import imageoperations
 
+        getMask = self.original_getMask
         label = kwargs.get("label", 1)
         if (label != self.label or not label or not _plain(mask)
                 or sitk.GetArrayViewFromImage(mask).dtype.kind not in "iu"):
-            return imageoperations.getMask(mask, **kwargs)
+            return getMask(mask, **kwargs)
         arr = sitk.GetArrayViewFromImage(mask)
         out = sitk.GetImageFromArray(arr.astype(np.uint32))
         out.CopyInformation(mask)
         if self.stats(out) is None:
-            return imageoperations.getMask(mask, **kwargs)   # pyradiomics' error
+            return getMask(mask, **kwargs)   # pyradiomics' error
         return out
 
     def checkMask(self, image, mask, **kwargs):
@@ -383,7 +383,7 @@ if _ORIGINAL is not None:
             fast = getattr(self, "_fast", None)
             if fast is None:
                 return super().loadImage(ImageFilePath, MaskFilePath, generalInfo, **kwargs)
-            original = imageoperations.getMask
+            original = fast.original_getMask = imageoperations.getMask
             imageoperations.getMask = fast.getMask
             try:
                 return super().loadImage(ImageFilePath, MaskFilePath, generalInfo, **kwargs)
