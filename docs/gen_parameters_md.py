@@ -128,8 +128,9 @@ IMAGE_TYPES = {
     "Exponential": ("exp(c x) with pyradiomics' scaling.", "`Exponential`: pyradiomics' filter."),
     "Gradient": ("Gradient magnitude (`gradientUseSpacing`).", "`Gradient`: pyradiomics' filter."),
     "LBP2D": ("Local binary pattern per slice (needs scikit-image).", "`LBP2D`: pyradiomics' filter."),
-    "LBP3D": ("Local binary pattern in 3-D (needs `scipy.special.sph_harm` and trimesh; refused by name where they "
-              "are missing).", "`LBP3D`: pyradiomics' filter."),
+    "LBP3D": ("Local binary pattern in 3-D (needs trimesh; with SciPy >= 1.17, which removed `scipy.special.sph_harm`, "
+              "rlnfast provides it from `sph_harm_y` by SciPy's documented conversion; refused by name where trimesh "
+              "is missing).", "`LBP3D`: pyradiomics' filter."),
 }
 
 # feature class -> (what it is, pyradiomics equivalent)

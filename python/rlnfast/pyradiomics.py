@@ -317,10 +317,11 @@ if _ORIGINAL is not None:
             from radiomics import featureextractor as fe
             from radiomics import generalinfo, imageoperations
 
-            from .preprocessing import crop_to_mask
+            from .preprocessing import crop_to_mask, sph_harm_shim
 
             if voxelBased:
-                return super().execute(imageFilepath, maskFilepath, label, label_channel, voxelBased)
+                with sph_harm_shim():
+                    return super().execute(imageFilepath, maskFilepath, label, label_channel, voxelBased)
             _settings = self.settings.copy()
             tolerance = _settings.get("geometryTolerance")
             additionalInfo = _settings.get("additionalInfo", False)
@@ -370,9 +371,10 @@ if _ORIGINAL is not None:
                 args.update(customKwargs)
                 imageGenerators = chain(imageGenerators,
                                         getattr(imageoperations, "get%sImage" % imageType)(image, mask, **args))
-            for inputImage, imageTypeName, inputKwargs in imageGenerators:
-                inputImage, inputMask = crop_to_mask(inputImage, mask, boundingBox)   # cropToTumorMask, padDistance 0
-                featureVector.update(self.computeFeatures(inputImage, inputMask, imageTypeName, **inputKwargs))
+            with sph_harm_shim():   # LBP3D: pyradiomics' own function, with SciPy >= 1.17 too
+                for inputImage, imageTypeName, inputKwargs in imageGenerators:
+                    inputImage, inputMask = crop_to_mask(inputImage, mask, boundingBox)   # cropToTumorMask, pad 0
+                    featureVector.update(self.computeFeatures(inputImage, inputMask, imageTypeName, **inputKwargs))
             return featureVector
 
         def loadImage(self, ImageFilePath, MaskFilePath, generalInfo=None, **kwargs):
