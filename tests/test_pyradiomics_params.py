@@ -289,3 +289,44 @@ setting: {binWidth: 0.5, minimumROIDimensions: 1}
         ours = Dropin(p).execute(img, msk, label=int(lab))
         assert list(ours) == list(ref)
         _assert_row_equals(pd.Series({k: v for k, v in ours.items() if not k.startswith("diagnostics_")}), ref)
+
+
+@pytest.mark.parametrize("how", ["origin and spacing", "size"])
+def test_correct_mask_resamples_as_pyradiomics(how, tmp_path):
+    """correctMask: a label map on another grid (origin shifted by a fraction of a voxel and coarser spacing, or
+    only a different size) is resampled onto the image as pyradiomics' checkMask does; every key equal to
+    pyradiomics' execute with correctMask, through extract and the drop-in. Without correctMask: refused."""
+    import SimpleITK as sitk
+
+    from rlnfast.pyradiomics import RadiomicsFeatureExtractor as Dropin
+
+    img_path, msk_path = _case("breast1")
+    img, msk = sitk.ReadImage(img_path), sitk.ReadImage(msk_path)
+    grid = sitk.Image(msk)
+    if how == "origin and spacing":
+        sp = np.array(msk.GetSpacing())
+        grid = sitk.Image([int(s * 0.8) for s in msk.GetSize()], msk.GetPixelID())
+        grid.SetSpacing(tuple(sp * 1.25))
+        grid.SetDirection(msk.GetDirection())
+        grid.SetOrigin(tuple(np.array(msk.GetOrigin()) + 0.37 * sp))
+    else:
+        grid = sitk.Image([s + 3 for s in msk.GetSize()], msk.GetPixelID())
+        grid.SetSpacing(msk.GetSpacing())
+        grid.SetOrigin(msk.GetOrigin())
+        grid.SetDirection(msk.GetDirection())
+    moved = sitk.Resample(msk, grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+    moved_path = str(tmp_path / "moved.nrrd")
+    sitk.WriteImage(moved, moved_path)
+    p = _files(tmp_path, "p", "setting: {binWidth: 25, correctMask: true}\n"
+                              "featureClass: {shape: [MeshVolume, VoxelVolume], firstorder: , glcm: [Contrast]}\n")
+    ref = _pyradiomics(p, img_path, moved_path)
+    assert "diagnostics_Mask-corrected_VoxelNum" in ref
+    df = rlnfast.extract(img_path, moved_path, p, backend="cpu")
+    assert len(df) == 1
+    _assert_row_equals(df.iloc[0], ref)
+    ours = Dropin(p).execute(img_path, moved_path)
+    assert list(ours) == list(ref) and all(str(ours[k]) == str(ref[k]) for k in ref if k.startswith("diagnostics_M"))
+    with pytest.raises(ValueError, match="does not match"):
+        rlnfast.extract(img_path, moved_path, {"setting": {"binWidth": 25}})
+    with pytest.raises(ValueError, match="'correctMask' with 'resampledPixelSpacing'"):
+        rlnfast.extract(img_path, moved_path, {"setting": {"correctMask": True, "resampledPixelSpacing": [2, 2, 2]}})
