@@ -54,8 +54,9 @@ SETTINGS = {
     "resegmentMode": ("`absolute` values, `relative` to the range, or `sigma` (standard deviations from the mean).",
                       PR + "."),
     "resegmentShape": ("Resegment the shape class's mask too.", PR + "."),
-    "correctMask": ("Resample a mask whose geometry differs from the image's onto the image instead of an error.",
-                    PR + "."),
+    "correctMask": ("Resample a mask whose geometry differs from the image's onto the image instead of an error "
+                    "(nearest neighbour, as pyradiomics' checkMask; a label whose ROI reaches outside the image is an "
+                    "error naming it; refused together with `resampledPixelSpacing`).", PR + "."),
     "minimumROIDimensions": ("Minimum number of dimensions with more than one voxel; a smaller region gets NaN "
                              "features and pyradiomics' reason.", PR + "."),
     "minimumROISize": ("Minimum number of voxels of a region; `null` = no minimum.", PR + "."),
