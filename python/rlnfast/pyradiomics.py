@@ -107,8 +107,8 @@ class _FastChecks:
     - The original image's and mask's provenance (``generalinfo.GeneralInfo.addImageElements`` /
       ``addMaskElements`` with prefix 'original'): the SHA-1 of the pixel buffer by hashlib (the bytes ITK's
       ``sitk.Hash`` digests, checked equal in the tests), and the mask's bounding box, voxel count, connected
-      volumes (ITK's 26-connected ConnectedComponent on the bounding box, where all of the label's components
-      lie) and centre of mass (integer coordinates: their sum is exact, so the mean is the same number) from one
+      volumes (26-connected components counted by ``scipy.ndimage.label`` on the bounding box, where all of the
+      label's components lie, as ITK's fully connected ConnectedComponent counts them) and centre of mass (integer coordinates: their sum is exact, so the mean is the same number) from one
       NumPy pass over the mask instead of ITK's LabelShapeStatistics, ConnectedComponent and ``numpy.where`` over
       the whole volume.
     - ``imageoperations.checkMask`` on an image and mask of identical geometry (size, origin, spacing,
@@ -206,6 +206,8 @@ class _FastChecks:
 
                 import SimpleITK as sitk
 
+                from scipy import ndimage
+
                 if (mask is None or prefix != "original" or image is not None or label != fast.label
                         or not _plain(mask)):
                     return super().addMaskElements(image, mask, label, prefix)
@@ -222,10 +224,9 @@ class _FastChecks:
                     int(bb[0]), int(bb[2]), int(bb[4]), int(bb[1] - bb[0] + 1), int(bb[3] - bb[2] + 1),
                     int(bb[5] - bb[4] + 1))
                 self.generalInfo[p + "Mask-original_VoxelNum"] = count
-                ccif = sitk.ConnectedComponentImageFilter()
-                ccif.FullyConnectedOn()
-                ccif.Execute(sitk.GetImageFromArray(crop.astype(np.uint8)))
-                self.generalInfo[p + "Mask-original_VolumeNum"] = ccif.GetObjectCount()
+                # ITK's fully connected (26-neighbour) ConnectedComponent count = SciPy's with a 3x3x3 structure
+                _, volumes = ndimage.label(crop, structure=np.ones((3, 3, 3), bool))
+                self.generalInfo[p + "Mask-original_VolumeNum"] = int(volumes)
                 zz, yy, xx = np.where(crop)
                 center_index = (np.mean(xx + x0), np.mean(yy + y0), np.mean(zz + z0))
                 self.generalInfo[p + "Mask-original_CenterOfMassIndex"] = center_index
@@ -376,6 +377,13 @@ if _ORIGINAL is not None:
                     inputImage, inputMask = crop_to_mask(inputImage, mask, boundingBox)   # cropToTumorMask, pad 0
                     featureVector.update(self.computeFeatures(inputImage, inputMask, imageTypeName, **inputKwargs))
             return featureVector
+
+        def computeShape(self, image, mask, boundingBox, **kwargs):
+            """pyradiomics' computeShape; with no shape class enabled it returns the empty OrderedDict at once
+            (pyradiomics crops image and mask first, then computes nothing)."""
+            if not any(c in self.enabledFeatures for c in ("shape", "shape2D")):
+                return collections.OrderedDict()
+            return super().computeShape(image, mask, boundingBox, **kwargs)
 
         def loadImage(self, ImageFilePath, MaskFilePath, generalInfo=None, **kwargs):
             """pyradiomics' loadImage; inside ``execute`` its ``getMask`` (cast to UInt32, ``numpy.unique`` of the
