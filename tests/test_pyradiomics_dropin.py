@@ -297,7 +297,7 @@ def _errors_or_result(ex, img, msk, **kw):
 
 
 @pytest.mark.parametrize("variant", ["two parts", "float image", "origin within tolerance", "absent label",
-                                     "one voxel", "too small", "flat"])
+                                     "one voxel", "too small", "flat", "resampled", "resegmented", "normalized"])
 def test_fast_provenance_and_checks_equal_pyradiomics(variant):
     """The drop-in's execute computes the original image's and mask's provenance (SHA-1, bounding box, voxel
     count, connected volumes, centre of mass) and checkMask's bounding box itself: the same diagnostics strings,
@@ -327,6 +327,12 @@ def test_fast_provenance_and_checks_equal_pyradiomics(variant):
         settings["minimumROISize"] = 500
     elif variant == "flat":
         label, settings["minimumROIDimensions"] = 4, 3
+    elif variant == "resampled":   # diagnostics_*-interpolated_*
+        settings.update(resampledPixelSpacing=[1.1, 1.3, 1.7], interpolator="sitkBSpline")
+    elif variant == "resegmented":   # diagnostics_Mask-resegmented_*
+        settings.update(resegmentRange=[-1, 1.5], resegmentMode="sigma")
+    elif variant == "normalized":
+        settings.update(normalize=True, normalizeScale=50)
     ours, theirs = drop.RadiomicsFeatureExtractor(**settings), ORIGINAL(**settings)
     for ex in (ours, theirs):
         ex.enableFeaturesByName(firstorder=[], glszm=["ZoneEntropy"], shape=["VoxelVolume"])
@@ -335,4 +341,7 @@ def test_fast_provenance_and_checks_equal_pyradiomics(variant):
         assert a == b
     else:
         assert b["diagnostics_Mask-original_VolumeNum"] == (2 if label == 1 else 1)
+        prefix = {"resampled": "interpolated", "resegmented": "resegmented"}.get(variant)
+        if prefix:
+            assert f"diagnostics_Mask-{prefix}_Mean" in b
         _compare(a, b)

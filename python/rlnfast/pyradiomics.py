@@ -104,8 +104,8 @@ def _same_grid(a, b) -> bool:
 class _FastChecks:
     """Identical, faster versions of two full-volume steps of pyradiomics' ``execute`` for one label.
 
-    - The original image's and mask's provenance (``generalinfo.GeneralInfo.addImageElements`` /
-      ``addMaskElements`` with prefix 'original'): the SHA-1 of the pixel buffer by hashlib (the bytes ITK's
+    - The image's and mask's provenance (``generalinfo.GeneralInfo.addImageElements`` / ``addMaskElements``,
+      every prefix: original, interpolated, corrected, resegmented): the SHA-1 of the pixel buffer by hashlib (the bytes ITK's
       ``sitk.Hash`` digests, checked equal in the tests), and the mask's bounding box, voxel count, connected
       volumes (26-connected components counted by ``scipy.ndimage.label`` on the bounding box, where all of the
       label's components lie, as ITK's fully connected ConnectedComponent counts them) and centre of mass (integer coordinates: their sum is exact, so the mean is the same number) from one
@@ -188,50 +188,60 @@ class _FastChecks:
 
                 import SimpleITK as sitk
 
-                if prefix != "original" or not _plain(image):
+                if not _plain(image):
                     return super().addImageElements(image, prefix)
                 p = self.generalInfo_prefix
                 arr = sitk.GetArrayViewFromImage(image)
-                self.generalInfo[p + "Image-original_Hash"] = hashlib.sha1(np.ascontiguousarray(arr)).hexdigest()
-                self.generalInfo[p + "Image-original_Dimensionality"] = "%iD" % image.GetDimension()
-                self.generalInfo[p + "Image-original_Spacing"] = image.GetSpacing()
-                self.generalInfo[p + "Image-original_Size"] = image.GetSize()
+                if prefix == "original":
+                    self.generalInfo[p + "Image-original_Hash"] = hashlib.sha1(np.ascontiguousarray(arr)).hexdigest()
+                    self.generalInfo[p + "Image-original_Dimensionality"] = "%iD" % image.GetDimension()
+                self.generalInfo[p + "Image-" + prefix + "_Spacing"] = image.GetSpacing()
+                self.generalInfo[p + "Image-" + prefix + "_Size"] = image.GetSize()
                 im_arr = arr.astype("float")
-                self.generalInfo[p + "Image-original_Mean"] = np.mean(im_arr)
-                self.generalInfo[p + "Image-original_Minimum"] = np.min(im_arr)
-                self.generalInfo[p + "Image-original_Maximum"] = np.max(im_arr)
+                self.generalInfo[p + "Image-" + prefix + "_Mean"] = np.mean(im_arr)
+                self.generalInfo[p + "Image-" + prefix + "_Minimum"] = np.min(im_arr)
+                self.generalInfo[p + "Image-" + prefix + "_Maximum"] = np.max(im_arr)
 
             def addMaskElements(self, image, mask, label, prefix="original"):
                 import hashlib
 
                 import SimpleITK as sitk
-
                 from scipy import ndimage
 
-                if (mask is None or prefix != "original" or image is not None or label != fast.label
-                        or not _plain(mask)):
+                if (mask is None or label != fast.label or not _plain(mask)
+                        or (image is not None and not (_plain(image) and _same_grid(image, mask)))):
                     return super().addMaskElements(image, mask, label, prefix)
                 st = fast.stats(mask)
                 if st is None:   # LabelShapeStatistics raises for an absent label: pyradiomics' own error
                     return super().addMaskElements(image, mask, label, prefix)
                 bb, count, crop, (z0, y0, x0) = st
                 p = self.generalInfo_prefix
-                self.generalInfo[p + "Mask-original_Hash"] = hashlib.sha1(
-                    np.ascontiguousarray(sitk.GetArrayViewFromImage(mask))).hexdigest()
-                self.generalInfo[p + "Mask-original_Spacing"] = mask.GetSpacing()
-                self.generalInfo[p + "Mask-original_Size"] = mask.GetSize()
-                self.generalInfo[p + "Mask-original_BoundingBox"] = (
+                if prefix == "original":
+                    self.generalInfo[p + "Mask-original_Hash"] = hashlib.sha1(
+                        np.ascontiguousarray(sitk.GetArrayViewFromImage(mask))).hexdigest()
+                q = p + "Mask-" + prefix
+                self.generalInfo[q + "_Spacing"] = mask.GetSpacing()
+                self.generalInfo[q + "_Size"] = mask.GetSize()
+                self.generalInfo[q + "_BoundingBox"] = (
                     int(bb[0]), int(bb[2]), int(bb[4]), int(bb[1] - bb[0] + 1), int(bb[3] - bb[2] + 1),
                     int(bb[5] - bb[4] + 1))
-                self.generalInfo[p + "Mask-original_VoxelNum"] = count
+                self.generalInfo[q + "_VoxelNum"] = count
                 # ITK's fully connected (26-neighbour) ConnectedComponent count = SciPy's with a 3x3x3 structure
                 _, volumes = ndimage.label(crop, structure=np.ones((3, 3, 3), bool))
-                self.generalInfo[p + "Mask-original_VolumeNum"] = int(volumes)
+                self.generalInfo[q + "_VolumeNum"] = int(volumes)
                 zz, yy, xx = np.where(crop)
                 center_index = (np.mean(xx + x0), np.mean(yy + y0), np.mean(zz + z0))
-                self.generalInfo[p + "Mask-original_CenterOfMassIndex"] = center_index
-                self.generalInfo[p + "Mask-original_CenterOfMass"] = mask.TransformContinuousIndexToPhysicalPoint(
-                    center_index)
+                self.generalInfo[q + "_CenterOfMassIndex"] = center_index
+                self.generalInfo[q + "_CenterOfMass"] = mask.TransformContinuousIndexToPhysicalPoint(center_index)
+                if image is None:
+                    return
+                # the ROI's voxels in C order: the bounding box keeps their order, so the same numbers
+                box = sitk.GetArrayViewFromImage(image)[z0:z0 + crop.shape[0], y0:y0 + crop.shape[1],
+                                                        x0:x0 + crop.shape[2]]
+                targetvoxels = box[crop].astype("float")
+                self.generalInfo[q + "_Mean"] = np.mean(targetvoxels)
+                self.generalInfo[q + "_Minimum"] = np.min(targetvoxels)
+                self.generalInfo[q + "_Maximum"] = np.max(targetvoxels)
 
         return GeneralInfo()
 
@@ -356,7 +366,7 @@ if _ORIGINAL is not None:
             resegmentedMask = None
             if _settings.get("resegmentRange", None) is not None:
                 resegmentedMask = imageoperations.resegmentMask(image, mask, **_settings)
-                boundingBox, correctedMask = imageoperations.checkMask(image, resegmentedMask, **_settings)
+                boundingBox, correctedMask = fast.checkMask(image, resegmentedMask, **_settings)
                 if generalInfo is not None:
                     generalInfo.addMaskElements(image, resegmentedMask, label, "resegmented")
             if generalInfo is not None:
