@@ -10,7 +10,9 @@ module is imported: parameter files, settings, preprocessing (normalisation, res
 checks), every image type (LoG, Wavelet, ...), shape and the texture classes, diagnostics, ``loadImage``,
 ``computeShape``, ``addProvenance``, ``loadJSONParams`` (a JSON string) and voxel-based extraction are
 pyradiomics' code; only the ``firstorder`` class of ``computeFeatures`` is computed by rlnfast's kernel (equal to
-pyradiomics to 1e-9 relative). rlnfast's own ``fractal`` class and ``Elasticity`` / ``DEM`` image types can be
+pyradiomics to 1e-9 relative). ``execute`` follows pyradiomics' ``execute`` step by step, with the full-volume
+passes for one label (provenance, getMask's label check, checkMask's bounding box, crops, the resampling input)
+done by identical, cheaper means (:class:`_FastChecks`). rlnfast's own ``fractal`` class and ``Elasticity`` / ``DEM`` image types can be
 enabled as well; their keys follow pyradiomics'. Because the original class is captured at import, the drop-in
 can replace it inside pyradiomics (``radiomics.featureextractor.RadiomicsFeatureExtractor = ...``) so that
 pyradiomics' CLI, its test harness or a user's tool run through rlnfast.
