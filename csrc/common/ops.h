@@ -104,6 +104,7 @@ void merge_table(const RegionTable& t, i64 max_label, i64* counts, i64* bbox);
 void gather(const GatherArgs& a);
 void firstorder(const FirstOrderArgs& a);
 int num_threads();
+void set_num_threads(int n);
 }  // namespace cpu
 
 #ifdef RLNFAST_WITH_CUDA

@@ -414,7 +414,9 @@ void dem_typed(const T* ct, const DemArgs& a) {
 template <class T, class O>
 void elasticity_typed(const T* ct, i64 n, const EMap& em, O* out, i64* first_nan) {
   i64 bad = std::numeric_limits<i64>::max();
-#pragma omp parallel for schedule(static) reduction(min : bad)
+  // A region's crop is a few thousand voxels: a thread team costs more than it saves there (and idle OpenMP
+  // threads spin, taking CPU from the other workers of a cohort run).
+#pragma omp parallel for schedule(static) reduction(min : bad) if (n >= (i64(1) << 16))
   for (i64 i = 0; i < n; ++i) {
     out[i] = (O)em(ct[i]);
     if (is_nan(ct[i]) && i < bad) bad = i;
@@ -429,7 +431,9 @@ void elasticity(const ElasticityArgs& a) {
     using T = std::remove_const_t<std::remove_pointer_t<decltype(p)>>;
     EMap em;
     em.p = a.params;
-    em.prepare<T>();
+    // The table costs one power per integer of the clip range (about 4,000): worth it for a volume, not for a
+    // small crop. Both give elasticity(v) of the same double, so the values are identical either way.
+    if (a.ct.size() >= 4 * (a.params.clip_hi - a.params.clip_lo + 3)) em.prepare<T>();
     if (a.out_f32) elasticity_typed(p, a.ct.size(), em, static_cast<float*>(a.out), a.first_nan);
     else elasticity_typed(p, a.ct.size(), em, static_cast<double*>(a.out), a.first_nan);
   });

@@ -21,6 +21,14 @@ int num_threads() {
 #endif
 }
 
+void set_num_threads(int n) {
+#ifdef _OPENMP
+  omp_set_num_threads(n < 1 ? 1 : n);
+#else
+  (void)n;
+#endif
+}
+
 static void fold_tables(std::vector<RegionTable>& tables, i64 nz, i64 ny, i64 nx);
 
 void region_stats_tables(const VolumeView& labels, i64 cap, std::vector<RegionTable>& tables) {

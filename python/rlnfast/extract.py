@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from . import _backends
 from ._version import __version__
@@ -13,6 +14,9 @@ from .imagetypes import PIPELINE, ImageTypeContext
 from .io import Volume, check_geometry, geometry_mismatches, read_volume
 from .params import Params, load_params
 from .regions import Regions, find_regions
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def load_inputs(image, labels, *, spacing=None, geometry_tolerance=None, correct_mask=False,
@@ -196,6 +200,8 @@ def _no_image(name, n):
 
 
 def _table(img, regions, p, backend, columns, diag, used=None) -> pd.DataFrame:
+    import pandas as pd   # here, not at import: `import rlnfast` stays light (cohort workers, the CLI's start)
+
     n = len(regions)
     out = {"label": regions.label.astype(np.int64)}
     if regions.component is not None:

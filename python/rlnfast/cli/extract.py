@@ -54,8 +54,10 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    import pandas as pd
+    if len(args.inputs) == 1 and args.jobs > 1 and not args.dask and args.backend not in ("cuda", "cupy"):
+        from rlnfast import _forkserver
 
+        _forkserver.start()   # the workers' server imports rlnfast while this process imports the rest
     from rlnfast import cohort
 
     if len(args.inputs) == 2:
