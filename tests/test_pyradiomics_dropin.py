@@ -297,7 +297,8 @@ def _errors_or_result(ex, img, msk, **kw):
 
 
 @pytest.mark.parametrize("variant", ["two parts", "float image", "origin within tolerance", "absent label",
-                                     "one voxel", "too small", "flat", "resampled", "resegmented", "normalized"])
+                                     "one voxel", "too small", "flat", "resampled", "resegmented", "normalized",
+                                     "pre-cropped"])
 def test_fast_provenance_and_checks_equal_pyradiomics(variant):
     """The drop-in's execute computes the original image's and mask's provenance (SHA-1, bounding box, voxel
     count, connected volumes, centre of mass) and checkMask's bounding box itself: the same diagnostics strings,
@@ -333,6 +334,8 @@ def test_fast_provenance_and_checks_equal_pyradiomics(variant):
         settings.update(resegmentRange=[-1, 1.5], resegmentMode="sigma")
     elif variant == "normalized":
         settings.update(normalize=True, normalizeScale=50)
+    elif variant == "pre-cropped":
+        settings.update(preCrop=True, padDistance=2)
     ours, theirs = drop.RadiomicsFeatureExtractor(**settings), ORIGINAL(**settings)
     for ex in (ours, theirs):
         ex.enableFeaturesByName(firstorder=[], glszm=["ZoneEntropy"], shape=["VoxelVolume"])

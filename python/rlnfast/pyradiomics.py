@@ -428,21 +428,54 @@ if _ORIGINAL is not None:
             return super().computeShape(image, mask, boundingBox, **kwargs)
 
         def loadImage(self, ImageFilePath, MaskFilePath, generalInfo=None, **kwargs):
-            """pyradiomics' loadImage; inside ``execute`` its ``getMask`` (cast to UInt32, ``numpy.unique`` of the
-            whole mask to check the label) is :meth:`_FastChecks.getMask`, identical and cheaper, and its
-            ``resampleImage`` reads a window of the image (:meth:`_FastChecks.resampleImage`)."""
+            """pyradiomics 3.0.1's loadImage, statement for statement; inside ``execute`` its ``getMask`` (cast to
+            UInt32, ``numpy.unique`` of the whole mask to check the label) is :meth:`_FastChecks.getMask`,
+            identical and cheaper, and its ``resampleImage`` reads a window of the image
+            (:meth:`_FastChecks.resampleImage`). Outside ``execute``: pyradiomics' own."""
+            import SimpleITK as sitk
             from radiomics import imageoperations
 
             fast = getattr(self, "_fast", None)
             if fast is None:
                 return super().loadImage(ImageFilePath, MaskFilePath, generalInfo, **kwargs)
-            original = fast.original_getMask = imageoperations.getMask
-            resample = fast.original_resampleImage = imageoperations.resampleImage
-            imageoperations.getMask, imageoperations.resampleImage = fast.getMask, fast.resampleImage
-            try:
-                return super().loadImage(ImageFilePath, MaskFilePath, generalInfo, **kwargs)
-            finally:
-                imageoperations.getMask, imageoperations.resampleImage = original, resample
+            fast.original_getMask = imageoperations.getMask
+            fast.original_resampleImage = imageoperations.resampleImage
+            normalize = kwargs.get("normalize", False)
+            interpolator = kwargs.get("interpolator")
+            resampledPixelSpacing = kwargs.get("resampledPixelSpacing")
+            preCrop = kwargs.get("preCrop", False)
+            label = kwargs.get("label", 1)
+            if isinstance(ImageFilePath, str) and os.path.isfile(ImageFilePath):
+                image = sitk.ReadImage(ImageFilePath)
+            elif isinstance(ImageFilePath, sitk.SimpleITK.Image):
+                image = ImageFilePath
+            else:
+                raise ValueError("Error reading image Filepath or SimpleITK object")
+            if isinstance(MaskFilePath, str) and os.path.isfile(MaskFilePath):
+                mask = sitk.ReadImage(MaskFilePath)
+            elif isinstance(MaskFilePath, sitk.SimpleITK.Image):
+                mask = MaskFilePath
+            else:
+                raise ValueError("Error reading mask Filepath or SimpleITK object")
+            mask = fast.getMask(mask, **kwargs)
+            if generalInfo is not None:
+                generalInfo.addImageElements(image)
+                generalInfo.addMaskElements(None, mask, label)
+            if normalize:
+                image = imageoperations.normalizeImage(image, **kwargs)
+            if interpolator is not None and resampledPixelSpacing is not None:
+                image, mask = fast.resampleImage(image, mask, **kwargs)
+                if generalInfo is not None:
+                    generalInfo.addImageElements(image, "interpolated")
+                    generalInfo.addMaskElements(image, mask, label, "interpolated")
+            elif preCrop:
+                bb, correctedMask = imageoperations.checkMask(image, mask, **kwargs)
+                if correctedMask is not None:
+                    mask = correctedMask
+                if bb is None:
+                    raise ValueError("Mask checks failed during pre-crop")
+                image, mask = imageoperations.cropToTumorMask(image, mask, bb, **kwargs)
+            return image, mask
 
         def enableFeatureClassByName(self, featureClass, enabled=True):
             if featureClass in RLNFAST_ONLY_CLASSES:
