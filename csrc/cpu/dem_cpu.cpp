@@ -72,8 +72,11 @@ struct EMap {
     lut.clear();
     if (!std::numeric_limits<T>::is_integer) return;
     // Integers below ceil(lo) clip to lo and above floor(hi) to hi: one entry beyond each end covers them.
-    const double lo = std::max(std::ceil(p.clip_lo), (double)std::numeric_limits<T>::lowest()) - 1.0;
-    const double hi = std::min(std::floor(p.clip_hi), (double)std::numeric_limits<T>::max()) + 1.0;
+    // Both ends are clamped to the dtype's range: a dtype range wholly outside the clip range (uint8 with
+    // clipRange [1000, 2000]) leaves one entry, the clipped value every voxel of that dtype maps to.
+    const double tmin = (double)std::numeric_limits<T>::lowest(), tmax = (double)std::numeric_limits<T>::max();
+    const double lo = std::min(std::max(std::ceil(p.clip_lo) - 1.0, tmin), tmax);
+    const double hi = std::max(std::min(std::floor(p.clip_hi) + 1.0, tmax), lo);
     if (!(hi - lo < (double)(1 << 22))) return;   // a huge clip range: compute directly
     lut_lo = (i64)lo;
     const i64 n = (i64)hi - lut_lo + 1;

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 import time
 import traceback
@@ -204,7 +205,8 @@ def _load_case(task: CaseTask, p: Params):
     labels = int(label) if label else p.settings.get("label")
     regions = find_regions(lab.array, labels, connected_components=bool(p.settings.get("connectedComponents")),
                            connectivity=int(p.settings.get("connectivity", 26)),
-                           min_voxels=int(p.settings.get("minimumComponentVoxels", 1)), name=lab.name)
+                           min_voxels=int(p.settings.get("minimumComponentVoxels", 1)), name=lab.name,
+                           copy=False)   # read from a file here: nothing else holds it
     return img, regions
 
 
@@ -312,13 +314,77 @@ def _die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _chunk_child(tasks, params, out_dir, backend, prefetch, id_columns, pack_size, queue, parent_pid,
-                 threads=None):
+def _chunk_work(args: tuple, conn) -> None:
+    """The body of a supervised child: ``args`` as _supervised_chunk packs them, messages to ``conn``."""
+    tasks, params, out_dir, backend, prefetch, id_columns, pack_size, parent_pid, threads = args
     _die_with_parent(parent_pid)
     run_chunk(tasks, params, out_dir, backend, prefetch, id_columns, pack_size,
-              on_case=lambda st: queue.put(("status", st)), on_group=lambda idx: queue.put(("start", idx)),
+              on_case=lambda st: conn.send(("status", st)), on_group=lambda idx: conn.send(("start", idx)),
               threads=threads)
-    queue.put(("end", None))
+    conn.send(("end", None))
+    conn.close()
+
+
+def _chunk_main(fd: int) -> None:
+    """Entry point of a subprocess child (``python -c``): its arguments come pickled on stdin, its messages
+    go back through the pipe ``fd`` (a multiprocessing Connection)."""
+    import pickle
+    from multiprocessing.connection import Connection
+
+    _chunk_work(pickle.load(sys.stdin.buffer), Connection(fd, readable=False))
+
+
+class _ForkedChild:
+    """A multiprocessing child with the Popen interface the supervisor uses (poll, kill, wait, returncode)."""
+
+    def __init__(self, proc):
+        self.proc = proc
+
+    def poll(self):
+        return None if self.proc.is_alive() else self.proc.exitcode
+
+    def kill(self):
+        self.proc.kill()
+
+    def wait(self):
+        self.proc.join()
+
+    @property
+    def returncode(self):
+        return self.proc.exitcode
+
+
+def _start_child(args: tuple):
+    """A supervised child; returns (process, reading Connection).
+
+    Where this process may start multiprocessing children: a fork of the workers' forkserver
+    (:func:`process_context`: rlnfast already imported, so it starts in milliseconds). In a daemonic process
+    (a Dask worker), which may not: a fresh interpreter started with subprocess (it imports rlnfast itself)."""
+    import multiprocessing as mp
+    import pickle
+    import subprocess
+
+    if not mp.current_process().daemon:
+        ctx = process_context()
+        r, w = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_chunk_work, args=(args, w), daemon=True)
+        proc.start()
+        w.close()
+        return _ForkedChild(proc), r
+    r, w = mp.Pipe(duplex=False)
+    pkg_root = str(Path(__file__).resolve().parent.parent)   # the rlnfast this process runs, first on the path
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [pkg_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from rlnfast.cohort import _chunk_main; "
+                             "_chunk_main(int(sys.argv[1]))", str(w.fileno())],
+                            stdin=subprocess.PIPE, pass_fds=(w.fileno(),), env=env)
+    w.close()
+    try:
+        proc.stdin.write(pickle.dumps(args))
+        proc.stdin.close()
+    except BrokenPipeError:   # the child died at once: seen below as an end without result
+        pass
+    return proc, r
 
 
 def set_worker_threads(n: int) -> None:
@@ -356,17 +422,10 @@ def _supervised_chunk(tasks, params, out_dir, backend, prefetch, id_columns, pac
     per case, or the child dies, the child is killed: a group of several cases is retried one case at a
     time in a new child (only the culprit fails); a single case is recorded in errors.csv as
     CaseTimeout/WorkerDied, and a new child goes on with the rest. A compiled kernel holding the GIL or
-    ignoring signals cannot stall the run. ``timeout`` 0: no time limit (the child still isolates a crash)."""
-    import multiprocessing as mp
-    import queue as queue_mod
-    import warnings
-
-    if mp.current_process().daemon:   # e.g. a Dask worker: it may not start processes
-        warnings.warn("caseTimeout needs a process that may start children (not a daemonic worker); "
-                      "this chunk runs without a time limit", RuntimeWarning, stacklevel=2)
-        return run_chunk(tasks, params, out_dir, backend, prefetch, id_columns, pack_size, on_case,
-                         threads=threads)
-    ctx = process_context()
+    ignoring signals cannot stall the run. ``timeout`` 0: no time limit (the child still isolates a crash).
+    The child is a fork of the workers' forkserver, or in a daemonic process (a Dask worker, which may not
+    start multiprocessing children) a fresh interpreter started with subprocess: the limit holds under every
+    executor."""
     timeout = float(timeout) if timeout and timeout > 0 else float("inf")
     out = Path(out_dir)
     statuses: list[dict] = []
@@ -381,18 +440,19 @@ def _supervised_chunk(tasks, params, out_dir, backend, prefetch, id_columns, pac
         seg, pack = segments.pop(0)
         if not seg:
             continue
-        q = ctx.Queue()
-        proc = ctx.Process(target=_chunk_child, daemon=True,
-                           args=(seg, params, str(out_dir), backend, prefetch, id_columns, pack, q, os.getpid(),
-                                 threads))
-        proc.start()
+        proc, conn = _start_child((seg, params, str(out_dir), backend, prefetch, id_columns, pack, os.getpid(),
+                                   threads))
         finished: set = set()
-        current, started, ended, fault = None, 0.0, False, None
+        current, started, ended, fault, gone = None, 0.0, False, None, False
         while True:
-            try:
-                kind, payload = q.get(timeout=0.1)
-            except queue_mod.Empty:
-                kind, payload = None, None
+            kind, payload = None, None
+            if not gone and conn.poll(0.1):
+                try:
+                    kind, payload = conn.recv()
+                except (EOFError, OSError):   # the child closed its end: it ended or died
+                    gone = True
+            elif gone:
+                time.sleep(0.05)
             if kind == "start":
                 current, started = list(payload), time.monotonic()
             elif kind == "status":
@@ -406,25 +466,25 @@ def _supervised_chunk(tasks, params, out_dir, backend, prefetch, id_columns, pac
                 fault = CaseTimeout(f"case took longer than the per-case time limit of {timeout:g} s "
                                     "(caseTimeout); its worker process was stopped")
                 break
-            if kind is None and not proc.is_alive():
-                try:   # anything the child put just before dying
-                    while True:
-                        kind, payload = q.get_nowait()
-                        if kind == "status":
-                            finished.add(payload["index"])
-                            report(payload)
-                        elif kind == "end":
+            if kind is None and proc.poll() is not None:
+                try:   # anything it sent just before ending
+                    while not gone and conn.poll(0):
+                        k, pl = conn.recv()
+                        if k == "status":
+                            finished.add(pl["index"])
+                            report(pl)
+                        elif k == "end":
                             ended = True
-                except queue_mod.Empty:
+                except (EOFError, OSError):
                     pass
                 if not ended:
-                    fault = WorkerDied(f"the worker process ended without a result (exit code {proc.exitcode}; "
+                    fault = WorkerDied(f"the worker process ended without a result (exit code {proc.returncode}; "
                                        "a crash or out of memory) while computing this case")
                 break
-        if proc.is_alive():
+        if proc.poll() is None:
             proc.kill()
-        proc.join()
-        q.close()
+        proc.wait()
+        conn.close()
         if ended or fault is None:
             continue
         rest = [t for t in seg if t.index not in finished]
@@ -652,7 +712,8 @@ def run(batch, params=None, out_dir=None, executor=None, backend: str = "auto", 
     case_timeout
         Seconds one case may take (0: no limit). Cases then compute in a watched child process (one per
         chunk); a case past the limit, or whose process dies, goes to errors.csv with ``CaseTimeout`` /
-        ``WorkerDied`` and the run goes on. Not enforced inside daemonic workers (Dask: a warning).
+        ``WorkerDied`` and the run goes on. The child is started with subprocess, so the limit holds under
+        every executor, Dask workers (daemonic processes) included.
     content_hash
         Resume on the inputs' content (SHA-256) instead of their size and modification time.
     lock_wait

@@ -112,7 +112,8 @@ def extract(image, labels, params=None, backend: str = "auto", *, spacing=None, 
     regions = find_regions(lab.array, p.settings.get("label"),
                            connected_components=bool(p.settings.get("connectedComponents")),
                            connectivity=int(p.settings.get("connectivity", 26)),
-                           min_voxels=int(p.settings.get("minimumComponentVoxels", 1)), name=lab.name)
+                           min_voxels=int(p.settings.get("minimumComponentVoxels", 1)), name=lab.name,
+                           copy=False)   # used here and now, never edited
     return extract_regions(img, regions, p, name)
 
 

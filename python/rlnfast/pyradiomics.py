@@ -627,7 +627,7 @@ def _execute_all(extractor, image, labelmap):
 
     img = sitk.ReadImage(str(image)) if isinstance(image, (str, os.PathLike)) else image
     lm = sitk.ReadImage(str(labelmap)) if isinstance(labelmap, (str, os.PathLike)) else labelmap
-    labels = find_regions(sitk.GetArrayViewFromImage(lm)).label
+    labels = find_regions(sitk.GetArrayViewFromImage(lm), copy=False).label
     rows = []
     for lab in labels:
         r = collections.OrderedDict(label=int(lab))
