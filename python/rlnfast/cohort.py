@@ -199,7 +199,8 @@ def _load_case(task: CaseTask, p: Params):
     from .regions import find_regions
 
     row = task.row
-    img, lab = load_inputs(row["Image"], row["Mask"], geometry_tolerance=p.settings.get("geometryTolerance"))
+    img, lab = load_inputs(row["Image"], row["Mask"], geometry_tolerance=p.settings.get("geometryTolerance"),
+                           correct_mask=bool(p.settings.get("correctMask")), settings=p.settings)
     label = str(row.get("Label", "")).strip()
     labels = int(label) if label else p.settings.get("label")
     regions = find_regions(lab.array, labels, connected_components=bool(p.settings.get("connectedComponents")),
