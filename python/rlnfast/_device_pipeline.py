@@ -28,6 +28,8 @@ import numpy as np
 from . import _backends
 
 KINDS = {"Original": 0, "Elasticity": 1, "DEM": 2}
+# The device's per-label tables are dense by label value: above this the case takes the per-op path.
+DENSE_LABEL_LIMIT = 1 << 22
 CLASSES = ("firstorder", "fractal")
 _STATE: dict = {}
 # One Pipeline per process holds one case at a time: a thread loads and runs its case under this lock (threads of
@@ -86,10 +88,9 @@ def load(ct: np.ndarray, label_map: np.ndarray):
     """Upload a case and return its per-label tables ``(counts, finite, bbox)`` dense by label value (bbox rows -1
     where a label has no voxel), or None when the label values are too large for dense tables."""
     from .ops.elasticity import ct_array
-    from .regions import _DENSE_LABEL_LIMIT
 
     small, hi = _small_labels(label_map)
-    if hi > _DENSE_LABEL_LIMIT:
+    if hi > DENSE_LABEL_LIMIT:
         return None
     with _LOCK:
         raw = _pipeline().load(ct_array(ct), small, hi)
@@ -129,7 +130,11 @@ def find_regions(img, lab, p):
     if tables is None:
         return None
     counts, _, bbox = tables
-    regions = host_find(lm, p.settings.get("label"), name=lab.name, stats=(counts, bbox))
+    present = np.nonzero(counts)[0]
+    present = present[present > 0]
+    # copy=False: the Regions hold the array just uploaded (used within this extract call, never edited)
+    regions = host_find(lm, p.settings.get("label"), name=lab.name, copy=False,
+                        stats=(present.astype(np.int64), counts[present], bbox[present]))
     regions.__dict__[_TOKEN] = _STATE["case"][0]
     return regions
 
