@@ -60,15 +60,24 @@ def make_cohort(folder: Path, n_cases: int, shape, n_nodes: int) -> Path:
     return batch
 
 
-def read_floor(batch: Path, jobs: int, reader: str) -> float:
-    """Seconds ``jobs`` warm worker processes take to read the cohort with ``reader`` (bench/_floor.py)."""
+def read_floor(batch: Path, jobs: int, reader: str) -> tuple[float, float]:
+    """Seconds (wall, and the workers' CPU) ``jobs`` warm worker processes take to read the cohort with
+    ``reader`` (bench/_floor.py)."""
     out = subprocess.run([sys.executable, str(Path(__file__).resolve().parent / "_floor.py"), reader, str(batch),
                           str(jobs)], check=True, capture_output=True, text=True).stdout
     if reader == "rlnfast" and "rlnfast-nifti" not in out:
         raise SystemExit(f"the rlnfast floor did not use rlnfast's NIfTI reader: {out.strip()}")
     if reader == "rlnfast" and "SimpleITK" in out:
         print(f"note: some files fell back to SimpleITK: {out.strip()}")
-    return float(out.split("seconds:")[1].split()[0])
+    return float(out.split("seconds:")[1].split()[0]), float(out.split("cpu_seconds:")[1].split()[0])
+
+
+def cpu_of_children() -> float:
+    """CPU seconds (user + system) of this process's finished child processes and their descendants."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def startup_seconds() -> float:
@@ -137,22 +146,33 @@ def main(argv=None):
         cmd = [sys.executable, "-m", "rlnfast", "extract", str(batch), "-p", str(params), "-o", str(out),
                "--out-dir", str(work / "rlnfast_cases"), "--jobs", str(args.jobs), "--quiet"]
         times = {"floor_sitk": [], "floor_rlnfast": [], "rlnfast": [], "startup": []}
+        cpu = {"floor_sitk": [], "floor_rlnfast": [], "rlnfast": [], "startup": []}
         for _ in range(args.repeat):
+            c = cpu_of_children()
             times["startup"].append(startup_seconds())
-            times["floor_sitk"].append(read_floor(batch, args.jobs, "sitk"))
-            times["floor_rlnfast"].append(read_floor(batch, args.jobs, "rlnfast"))
+            cpu["startup"].append(cpu_of_children() - c)
+            for key, reader in (("floor_sitk", "sitk"), ("floor_rlnfast", "rlnfast")):
+                wall, cpu_s = read_floor(batch, args.jobs, reader)
+                times[key].append(wall)
+                cpu[key].append(cpu_s)
             shutil.rmtree(work / "rlnfast_cases", ignore_errors=True)
+            c = cpu_of_children()
             t = time.perf_counter()
             subprocess.run(cmd, check=True)
             times["rlnfast"].append(time.perf_counter() - t)
+            cpu["rlnfast"].append(cpu_of_children() - c)
         med = {k: statistics.median(v) for k, v in times.items()}
+        cmed = {k: statistics.median(v) for k, v in cpu.items()}
         f_sitk, f_new, t_rl, t_start = med["floor_sitk"], med["floor_rlnfast"], med["rlnfast"], med["startup"]
+        load = os.getloadavg()[0]
         feats = pd.read_csv(out)
         n_regions = len(feats)
         assert set(feats["diagnostics_Image-original_Reader"]) == {"rlnfast-nifti"}
         res = {"cases": n_cases, "shape": list(shape), "regions": n_regions, "enabled": enabled, "jobs": args.jobs,
                "inflater": inflater, "runs": times, "floor_sitk_s": f_sitk, "floor_rlnfast_s": f_new,
                "rlnfast_s": t_rl, "startup_s": t_start, "rlnfast_over_floor": t_rl / f_new, "sitk_floor_over_rlnfast_floor": f_sitk / f_new,
+               "cpu_runs": cpu, "cpu_s": cmed, "rlnfast_over_floor_cpu": cmed["rlnfast"] / cmed["floor_rlnfast"],
+               "load_average_1min_at_end": load,
                "targets": {"rlnfast_over_floor": 1.15, "sitk_floor_over_rlnfast_floor": 1.7}}
         pr_row = [f"pyradiomics CLI --jobs {args.jobs}", "n/a (not run or not importable)", "n/a", "n/a"]
         if args.pyradiomics_cases > 0 and have_pyradiomics():
@@ -187,16 +207,23 @@ def main(argv=None):
             pr_row = [f"pyradiomics CLI --jobs {args.jobs}, firstorder only ({len(pr)} regions)", f"{t_pr:.1f}",
                       f"{per_region_pr * 1e3:.0f}", f"{per_region_pr * n_regions / f_new:.0f}x floor (scaled)"]
         j = args.jobs
-        rows = [[f"read-only floor, SimpleITK.ReadImage, {j} processes", f"{f_sitk:.1f}", "-", f"{f_sitk / f_new:.2f}x floor"],
-                [f"read-only floor, rlnfast reader ({inflater}), {j} processes", f"{f_new:.1f}", "-", "1.00x"],
+        c_sitk, c_new, c_rl, c_start = (cmed[k] for k in ("floor_sitk", "floor_rlnfast", "rlnfast", "startup"))
+        pr_row.insert(2, "n/a")
+        rows = [[f"read-only floor, SimpleITK.ReadImage, {j} processes", f"{f_sitk:.1f}", f"{c_sitk:.1f}", "-",
+                 f"{f_sitk / f_new:.2f}x floor (CPU {c_sitk / c_new:.2f}x)"],
+                [f"read-only floor, rlnfast reader ({inflater}), {j} processes", f"{f_new:.1f}", f"{c_new:.1f}", "-",
+                 "1.00x"],
                 [f"rlnfast extract --jobs {j} ({'+'.join(enabled['image_types'])}; {'+'.join(enabled['classes'])})",
-                 f"{t_rl:.1f}", f"{t_rl / n_regions * 1e3:.2f}", f"{t_rl / f_new:.2f}x floor"],
+                 f"{t_rl:.1f}", f"{c_rl:.1f}", f"{t_rl / n_regions * 1e3:.2f}",
+                 f"{t_rl / f_new:.2f}x floor (CPU {c_rl / c_new:.2f}x)"],
                 ["  of which start-up: one interpreter importing rlnfast's CLI (the floors exclude it)",
-                 f"{t_start:.1f}", "-", "-"],
+                 f"{t_start:.1f}", f"{c_start:.1f}", "-", "-"],
                 pr_row]
-        print(table(rows, ["run (median of %d)" % args.repeat, "seconds", "ms per region", "relative"]))
-        print(f"rlnfast extract is {t_rl / f_new:.2f}x the rlnfast-reader floor (target <= 1.15x); that floor is "
-              f"{f_sitk / f_new:.2f}x faster than SimpleITK's (target >= 1.7x)")
+        print(table(rows, ["run (median of %d)" % args.repeat, "wall s", "CPU s", "ms per region", "relative"]))
+        print(f"rlnfast extract is {t_rl / f_new:.2f}x the rlnfast-reader floor in wall time (target <= 1.15x) and "
+              f"{c_rl / c_new:.2f}x in CPU time; that floor is {f_sitk / f_new:.2f}x faster than SimpleITK's "
+              f"(target >= 1.7x); load average {load:.1f} on {os.cpu_count()} CPUs (wall figures are fair only on "
+              f"an otherwise idle machine; CPU figures are not inflated by load)")
         if "speedup_per_region" in res:
             print(f"rlnfast is {res['speedup_per_region']:.0f}x faster per region than the pyradiomics CLI")
         print(f"wrote {write_json('bench_cohort', res)}")

@@ -54,8 +54,9 @@ SETTINGS = {
     "resegmentMode": ("`absolute` values, `relative` to the range, or `sigma` (standard deviations from the mean).",
                       PR + "."),
     "resegmentShape": ("Resegment the shape class's mask too.", PR + "."),
-    "correctMask": ("Resample a mask whose geometry differs from the image's onto the image instead of an error.",
-                    PR + "."),
+    "correctMask": ("Resample a mask whose geometry differs from the image's onto the image instead of an error "
+                    "(nearest neighbour, as pyradiomics' checkMask; a label whose ROI reaches outside the image is an "
+                    "error naming it; refused together with `resampledPixelSpacing`).", PR + "."),
     "minimumROIDimensions": ("Minimum number of dimensions with more than one voxel; a smaller region gets NaN "
                              "features and pyradiomics' reason.", PR + "."),
     "minimumROISize": ("Minimum number of voxels of a region; `null` = no minimum.", PR + "."),
@@ -128,8 +129,9 @@ IMAGE_TYPES = {
     "Exponential": ("exp(c x) with pyradiomics' scaling.", "`Exponential`: pyradiomics' filter."),
     "Gradient": ("Gradient magnitude (`gradientUseSpacing`).", "`Gradient`: pyradiomics' filter."),
     "LBP2D": ("Local binary pattern per slice (needs scikit-image).", "`LBP2D`: pyradiomics' filter."),
-    "LBP3D": ("Local binary pattern in 3-D (needs `scipy.special.sph_harm` and trimesh; refused by name where they "
-              "are missing).", "`LBP3D`: pyradiomics' filter."),
+    "LBP3D": ("Local binary pattern in 3-D (needs trimesh; with SciPy >= 1.17, which removed `scipy.special.sph_harm`, "
+              "rlnfast provides it from `sph_harm_y` by SciPy's documented conversion; refused by name where trimesh "
+              "is missing).", "`LBP3D`: pyradiomics' filter."),
 }
 
 # feature class -> (what it is, pyradiomics equivalent)

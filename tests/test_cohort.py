@@ -170,6 +170,31 @@ def test_parquet_and_process_pool(tmp_path):
     pd.testing.assert_frame_equal(pooled.table, serial.table)
 
 
+def test_local_pool_workers_fork_from_a_preloaded_server(tmp_path):
+    """--jobs N: the cases compute in worker processes (not this one), forked from a forkserver that imported
+    rlnfast once (rlnfast._worker), with the C++ kernels limited to each worker's share of the cores."""
+    import multiprocessing as mp
+
+    batch = _synthetic_batch(tmp_path / "data", n=3)
+    with cohort.local_executor(2) as ex:
+        assert isinstance(ex, cohort.LocalPool) and ex.threads == cohort.worker_threads(2)
+        res = cohort.run(batch, None, tmp_path / "p", executor=ex, chunk_size=1, progress=False)
+    assert res.computed == 3
+    pids = {json.loads(p.read_text())["pid"] for p in (tmp_path / "p" / cohort.CASE_DIR).glob("*.done.json")}
+    assert pids and os.getpid() not in pids
+    if "forkserver" in mp.get_all_start_methods():
+        from multiprocessing import forkserver
+
+        assert cohort.WORKER_PRELOAD in forkserver._forkserver._preload_modules
+
+
+def test_worker_threads_share_the_cpus():
+    cpus = len(os.sched_getaffinity(0))
+    assert cohort.worker_threads(1) == cpus
+    assert cohort.worker_threads(cpus * 4) == 1
+    assert cohort.worker_threads(2) == max(1, cpus // 2)
+
+
 def test_dask_local_cluster_equals_serial(tmp_path):
     pytest.importorskip("dask.distributed", reason="dask is a test dependency installed by .ci/run")
     batch = _synthetic_batch(tmp_path / "data", n=4)

@@ -440,3 +440,17 @@ def test_cli_maps(tmp_path, capsys):
                                atol=1e-5 * np.abs(d).max())
     assert "DEM:" in capsys.readouterr().out
     assert main(["maps", str(src), "-o", str(tmp_path / "x"), "--sigma", "0", "--backend", "cpu"]) == 2
+
+
+def test_elasticity_table_and_direct_paths_identical():
+    """A whole integer CT goes through the lookup table, a small crop through the direct formula (no table for a
+    few voxels): the same E, bit for bit."""
+    from rlnfast.ops.elasticity import elasticity_array
+
+    rng = np.random.default_rng(11)
+    big = rng.integers(-1100, 3200, size=(40, 40, 40)).astype(np.int16)   # 64,000 voxels: the table
+    small = big[3:5, 7:12, 1:6].copy()                                      # 50 voxels: direct
+    e_big = elasticity_array(big, backend="cpu")
+    e_small = elasticity_array(small, backend="cpu")
+    assert np.array_equal(e_big[3:5, 7:12, 1:6], e_small)
+    np.testing.assert_allclose(e_small, elasticity_array(small, backend="numpy"), rtol=1e-12)

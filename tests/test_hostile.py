@@ -223,19 +223,63 @@ def test_constant_count_fractal_fit_has_nan_r2():
 
 # ---- 3. memory safety ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("edit", ["more", "fewer"])
-def test_gather_after_the_label_map_changed(edit):
-    """find_regions keeps the caller's array; changing it inside a region's box (more voxels: the old gather
-    wrote past the region's slice; fewer: left values unset) is an error, never a heap overflow."""
+_EDITS = ["more", "fewer", "moved", "outside_box"]
+
+
+@pytest.mark.parametrize("edit", _EDITS)
+def test_label_map_edited_after_find_regions_changes_nothing(edit):
+    """find_regions owns a read-only copy of the label map (default): editing the caller's array afterwards,
+    count-preserving edits included, leaves gather's result as it was when the regions were found."""
     out = _py(_CALL + f"""
 from rlnfast.regions import find_regions, gather
-lm = np.zeros((8, 8, 8), np.int32); lm[2:6, 2:6, 2:6] = 1; lm[2:6, 2:6, 3] = 2
+lm = np.zeros((8, 8, 8), np.int32); lm[2:6, 2:6, 2:6] = 1; lm[2:6, 2:6, 3] = 2; lm[3, 3, 4] = 0
 img = np.arange(lm.size, dtype=np.float64).reshape(lm.shape)
 reg = find_regions(lm)
-lm[2:6, 2:6, 3] = 1 if "{edit}" == "more" else 0
-print(json.dumps(call(lambda: gather(img, reg)[0].size)))
+v0, o0 = gather(img, reg)
+edit = "{edit}"
+if edit == "more": lm[2:6, 2:6, 3] = 1
+elif edit == "fewer": lm[2:6, 2:6, 3] = 0
+elif edit == "moved": lm[3, 3, 4], lm[5, 5, 5] = 1, 0          # label 1 keeps its count inside its box
+else: lm[7, 7, 7] = 1                                           # outside label 1's box
+v1, o1 = gather(img, reg)
+print(json.dumps({{"same": bool(np.array_equal(v0, v1) and np.array_equal(o0, o1)),
+                   "readonly": not reg.label_map.flags.writeable,
+                   "write": call(lambda: reg.label_map.__setitem__((0, 0, 0), 5))}}))
 """)
-    assert out.get("error") == "ValueError" and "changed" in out["msg"], out
+    assert out["same"] and out["readonly"], out
+    assert out["write"].get("error") == "ValueError", out   # the Regions' own map is read-only
+
+
+@pytest.mark.parametrize("edit", _EDITS)
+def test_label_map_edited_after_find_regions_without_copy_is_safe(edit):
+    """copy=False (the regions hold the caller's array): an edit that changes a region's voxel count inside
+    its box is a ValueError, never a heap overflow (the compiled gather bounds every write by the counted
+    slice); a count-preserving edit gives the edited map's values, in C order; voxels added outside a box are
+    not seen (documented in find_regions)."""
+    out = _py(_CALL + f"""
+from rlnfast.regions import find_regions, gather
+lm = np.zeros((8, 8, 8), np.int32); lm[2:6, 2:6, 2:6] = 1; lm[2:6, 2:6, 3] = 2; lm[3, 3, 4] = 0
+img = np.arange(lm.size, dtype=np.float64).reshape(lm.shape)
+reg = find_regions(lm, copy=False)
+before1 = img[lm == 1].tolist()
+edit = "{edit}"
+if edit == "more": lm[2:6, 2:6, 3] = 1
+elif edit == "fewer": lm[2:6, 2:6, 3] = 0
+elif edit == "moved": lm[3, 3, 4], lm[5, 5, 5] = 1, 0
+else: lm[7, 7, 7] = 1
+r = call(lambda: [a.tolist() for a in gather(img, reg)])
+print(json.dumps({{"r": r, "want": [img[lm == 1].tolist(), img[lm == 2].tolist()], "before1": before1}}))
+""")
+    r = out["r"]
+    if edit in ("more", "fewer"):
+        assert r.get("error") == "ValueError" and "changed" in r["msg"], out
+    else:
+        values, offsets = r["ok"]
+        got1, got2 = values[offsets[0]:offsets[1]], values[offsets[1]:offsets[2]]
+        if edit == "moved":
+            assert got1 == out["want"][0] and got2 == out["want"][1]
+        else:
+            assert got1 == out["before1"] and got2 == out["want"][1]
 
 
 @pytest.mark.parametrize("edit", ["bbox_outside", "label_minus_one", "count_too_big", "bbox_shape"])
@@ -259,22 +303,39 @@ print(json.dumps(call(lambda: gather(img, reg)[0].size)))
     assert out.get("error") == "ValueError", out
 
 
-def test_region_tables_do_not_grow_with_threads_times_labels():
-    """A label near 4,000,000 seen by every thread: one dense table, not one per thread."""
+@pytest.mark.parametrize("threads", ["1", "8"])
+def test_region_tables_are_bounded_by_the_data_not_the_label_values(threads):
+    """Labels near 4,000,000 (and one near 2^40) seen by every thread: the tables and their output hold one
+    row per label present, so the peak memory (ru_maxrss, in a fresh process) of label_stats, find_regions
+    and gather grows with the data, not with the largest label value times the threads."""
     out = _py("""
 import json, resource, numpy as np
-from rlnfast.regions import label_stats
-lm = np.zeros((8, 4, 4), np.int32); lm[:, 1, 1] = 4_000_000; lm[:, 2, 2] = 3
-label_stats(np.ones((8, 4, 4), np.int32))           # warm up the module
+from rlnfast.regions import find_regions, gather, label_stats
+rng = np.random.default_rng(0)
+lm = np.zeros((64, 64, 64), np.int64)
+idx = rng.choice(lm.size, 3000, replace=False)
+lm.ravel()[idx] = 4_000_001 + rng.integers(0, 1000, 3000)
+lm[:, 1, 1] = 4_000_000; lm[:, 2, 2] = 3; lm[0, 0, 0] = 2**40
+img = rng.normal(size=lm.shape)
+small = np.zeros((8, 8, 8), np.int64); small[1, 1, 1] = 5
+gather(img[:8, :8, :8], find_regions(small))          # warm up the module and its thread pool
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-counts, bbox = label_stats(lm)
+labels, counts, bbox = label_stats(lm)
+reg = find_regions(lm)
+values, offsets = gather(img, reg)
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"mib": (after - before) / 1024, "n": int(counts[4_000_000]), "bbox": bbox[4_000_000].tolist(),
-                  "n3": int(counts[3])}))
-""", env_extra={"OMP_NUM_THREADS": "8"})
-    assert out["n"] == 8 and out["n3"] == 8 and out["bbox"] == [0, 1, 1, 7, 1, 1]
-    # output (224 MB) + one folded table (224 MB); eight per-thread tables would add 1.8 GB
-    assert out["mib"] < 700, out
+i = int(np.searchsorted(labels, 4_000_000))
+print(json.dumps({"mib": (after - before) / 1024, "data_mib": (lm.nbytes + img.nbytes) / 2**20,
+                  "n_labels": len(labels), "unique": len(np.unique(lm)) - 1, "top": int(labels[-1]),
+                  "count": int(counts[i]), "bbox": bbox[i].tolist(), "n3": int(counts[0]), "first": int(labels[0]),
+                  "gathered": int(offsets[-1]), "nonzero": int(np.count_nonzero(lm))}))
+""", env_extra={"OMP_NUM_THREADS": threads})
+    assert out["n_labels"] == out["unique"] and out["top"] == 2**40 and out["first"] == 3 and out["n3"] == 64
+    assert out["count"] == 64 and out["bbox"] == [0, 1, 1, 63, 1, 1]
+    assert out["gathered"] == out["nonzero"]
+    # dense tables by label value would be 4e6 x 56 bytes = 214 MiB per table (x threads); 2^40 impossible.
+    # What remains: one label-map copy (find_regions owns one), the gathered values, scratch: a few x data.
+    assert out["mib"] < 16 + 3 * out["data_mib"], out
 
 
 # ---- 5. parameter files ----------------------------------------------------------------------------------
@@ -316,6 +377,102 @@ def test_every_value_is_checked_whether_or_not_its_class_is_enabled(setting):
 
 # ---- 6. one error style ----------------------------------------------------------------------------------
 
+def _dtype_ops():
+    """Every public entry point that takes an image or values: name -> fn(array, backend) -> ndarray."""
+    import rlnfast
+    from rlnfast.ops.dem import dem
+    from rlnfast.ops.elasticity import elasticity
+    from rlnfast.ops.firstorder import firstorder
+    from rlnfast.regions import find_regions, gather
+
+    mask = np.zeros((4, 6, 6), np.uint8)
+    mask[1:3, 1:5, 1:5] = 1
+
+    def ext(a, be):
+        df = rlnfast.extract(a, mask, spacing=(1, 1, 1), backend=be,
+                             params={"imageType": {"Original": {}, "Elasticity": {}}, "featureClass": {"firstorder": None}})
+        return df[[c for c in df.columns if "firstorder" in c]].to_numpy(np.float64)
+
+    return {
+        "extract": ext,
+        "elasticity": lambda a, be: np.asarray(elasticity(a, backend=be)),
+        "dem": lambda a, be: np.asarray(dem(a, spacing=(1, 1, 1), backend=be)),
+        "gather": lambda a, be: gather(a, find_regions(mask))[0],
+        "firstorder": lambda a, be: firstorder(a.ravel(), np.array([0, a.size]), backend=be),
+    }
+
+
+_DTYPE_CASES = [(op, be) for op in ("extract", "elasticity", "dem", "gather", "firstorder")
+                for be in (("cpu",) if op == "gather" else ("cpu", "numpy"))]
+
+
+@pytest.mark.parametrize("op,backend", _DTYPE_CASES)
+def test_float16_is_float32_exactly_in_every_op(op, backend):
+    fn = _dtype_ops()[op]
+    a16 = (np.arange(4 * 6 * 6).reshape(4, 6, 6) * 0.75 - 40.0).astype(np.float16)
+    np.testing.assert_array_equal(fn(a16, backend), fn(a16.astype(np.float32), backend))
+
+
+@pytest.mark.parametrize("op,backend", _DTYPE_CASES)
+def test_uint64_is_int64_where_exact_and_refused_by_name_where_not(op, backend):
+    fn = _dtype_ops()[op]
+    a = (np.arange(4 * 6 * 6).reshape(4, 6, 6) * 7).astype(np.uint64)
+    np.testing.assert_array_equal(fn(a, backend), fn(a.astype(np.int64), backend))
+    big = a.copy()
+    big[2, 2, 2] = 2 ** 63 + 1
+    with pytest.raises(ValueError, match="uint64"):
+        fn(big, backend)
+    with pytest.raises(ValueError, match="complex64 is not supported"):
+        fn(a.astype(np.complex64), backend)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.uint16])
+@pytest.mark.parametrize("clip", [(1000.0, 2000.0), (-2000.0, -1000.0), (-50.0, 60.0)])
+def test_integer_ct_whose_range_lies_outside_clip_range(dtype, clip):
+    """(was vector::_M_default_append) every voxel clips: the map equals the float64 reference's."""
+    from rlnfast.ops.dem import dem
+    from rlnfast.ops.elasticity import elasticity
+
+    info = np.iinfo(dtype)
+    ct = np.random.default_rng(1).integers(info.min, int(info.max) + 1, size=(5, 6, 7)).astype(dtype)
+    ref = elasticity(ct.astype(np.float64), clip_range=clip, backend="numpy")
+    np.testing.assert_allclose(elasticity(ct, clip_range=clip, backend="cpu"), ref, rtol=1e-14, atol=0)
+    d_ref = dem(ct.astype(np.float64), clip_range=clip, spacing=(1, 1, 2), backend="numpy")
+    # a constant map's DEM is 0 up to rounding (the reference's sums leave ~1e-14 of E)
+    np.testing.assert_allclose(dem(ct, clip_range=clip, spacing=(1, 1, 2), backend="cpu"), d_ref, rtol=1e-9,
+                               atol=1e-9 * float(np.max(np.abs(ref))))
+
+
+@pytest.mark.parametrize("spacing", ["abc", "1,1,1", (1, "x", 1), 2.0, (1, 1)])
+def test_bad_spacing_names_the_argument_and_what_is_expected(spacing):
+    import rlnfast
+    from rlnfast.ops.dem import dem
+
+    ct = np.zeros((3, 4, 4), np.int16)
+    for call in (lambda: rlnfast.extract(ct, np.ones(ct.shape, np.uint8), spacing=spacing),
+                 lambda: dem(ct, spacing=spacing)):
+        with pytest.raises(ValueError, match="spacing") as exc:
+            call()
+        assert "could not convert" not in str(exc.value) and ("three numbers" in str(exc.value)
+                                                            or "3 values" in str(exc.value))
+
+
+def test_micrometre_spacing_refuses_the_dem_at_once():
+    """spacing 2e-6 mm with sigma 1 mm: a filter of 2,000,000 voxels per axis that ran for minutes -> an error
+    naming spacing and sigma, from the op and from extract with the DEM image type, within the time limit."""
+    out = _py(_CALL + """
+import rlnfast
+from rlnfast.ops.dem import dem
+ct = np.random.default_rng(0).integers(-100, 100, size=(40, 60, 60)).astype(np.int16)
+m = np.zeros(ct.shape, np.uint8); m[10:30, 10:50, 10:50] = 1
+print(json.dumps({"op": call(lambda: dem(ct, spacing=(2e-6,) * 3).shape),
+                  "extract": call(lambda: rlnfast.extract(ct, m, spacing=(2e-6,) * 3,
+                                  params={"imageType": {"DEM": {}}}).shape)}))
+""", timeout=60)
+    for r in out.values():
+        assert r.get("error") == "ValueError" and "spacing" in r["msg"] and "sigma" in r["msg"], out
+
+
 def _cli(*args, timeout=LIMIT_S):
     return subprocess.run([sys.executable, "-m", "rlnfast", *args], capture_output=True, text=True, timeout=timeout)
 
@@ -351,6 +508,89 @@ def test_locked_out_dir_is_refused_in_one_line(tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1 and "in use by another run" in r.stderr
     r = _cli("extract", str(batch), "--out-dir", str(out_dir), "-o", str(tmp_path / "f.csv"), "--quiet")
     assert r.returncode == 0, r.stderr   # released: the next run goes
+
+
+def test_two_runs_on_one_out_dir_with_different_parameters(tmp_path):
+    """Run A holds the out-dir (one case stalls until --case-timeout); B with other parameters is refused in one
+    line (exit 3) and leaves A's files alone; C with other parameters and --wait-lock waits for A, then computes
+    every case with its own parameters: each summary says what its own output holds."""
+    import time
+
+    import pandas as pd
+
+    from rlnfast import cohort
+
+    batch = _tiny_batch(tmp_path / "d", n=3)
+    out_dir = tmp_path / "o"
+    pa, pb = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    pa.write_text("setting:\n  binWidth: 25\n")
+    pb.write_text("setting:\n  binWidth: 5\n")
+    env = dict(os.environ, **{cohort.STALL_ENV: "c1"})
+    a = subprocess.Popen([sys.executable, "-m", "rlnfast", "extract", str(batch), "-p", str(pa), "--out-dir",
+                          str(out_dir), "-o", str(tmp_path / "fa.csv"), "--quiet", "--case-timeout", "10"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + LIMIT_S
+        while time.monotonic() < deadline:   # A has taken the lock (it writes its pid into it)
+            try:
+                if (out_dir / ".lock").read_text().strip() == f"pid {a.pid}":
+                    break
+            except OSError:
+                pass
+            assert a.poll() is None, a.communicate()
+            time.sleep(0.1)
+        b = _cli("extract", str(batch), "-p", str(pb), "--out-dir", str(out_dir), "-o", str(tmp_path / "fb.csv"),
+                 "--quiet")
+        assert a.poll() is None, "A finished before B ran: the test did not overlap them"
+        c = _cli("extract", str(batch), "-p", str(pb), "--out-dir", str(out_dir), "-o", str(tmp_path / "fc.csv"),
+                 "--quiet", "--wait-lock", str(2 * LIMIT_S), timeout=3 * LIMIT_S)
+        # (A holds the lock for several time limits: its stalled group of 3 is retried one case at a time)
+        a_out, a_err = a.communicate(timeout=LIMIT_S)
+    finally:
+        if a.poll() is None:
+            a.kill()
+    assert b.returncode == 3 and len(b.stderr.strip().splitlines()) == 1 and "in use" in b.stderr, b.stderr
+    assert not (tmp_path / "fb.csv").exists()
+    assert a.returncode == 1 and "(2 computed, 0 already done), 1 failed" in a_out, (a_out, a_err)
+    assert c.returncode == 0 and "3 regions from 3 case(s) (3 computed, 0 already done), 0 failed" in c.stdout, c
+    fa, fc = pd.read_csv(tmp_path / "fa.csv"), pd.read_csv(tmp_path / "fc.csv")
+    assert sorted(fa.ID) == ["c0", "c2"] and sorted(fc.ID) == ["c0", "c1", "c2"]
+    assert all(json.loads(v)["binWidth"] == 5 for v in fc["diagnostics_Configuration_Settings"])
+    assert all(json.loads(v)["binWidth"] == 25 for v in fa["diagnostics_Configuration_Settings"])
+
+
+@pytest.mark.parametrize("case", ["missing", "not_an_image", "micrometre_spacing", "uint8_outside_clip",
+                                  "truncated"])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, case):
+    """Expected failures of the commands' inputs: one line on stderr, exit code 2, never a traceback; the
+    micrometre-spacing DEM is refused at once; a uint8 CT whose range lies outside clipRange just works."""
+    import SimpleITK as sitk
+
+    ct = np.random.default_rng(0).integers(-100, 100, size=(20, 40, 40)).astype(np.int16)
+    img = sitk.GetImageFromArray(ct if case != "uint8_outside_clip" else (ct + 100).astype(np.uint8))
+    img.SetSpacing((2e-6,) * 3 if case == "micrometre_spacing" else (0.8, 0.8, 2.0))
+    path = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(img, str(path))
+    if case == "missing":
+        path = tmp_path / "nothere.nii.gz"
+    elif case == "not_an_image":
+        path = tmp_path / "ct.txt"
+        path.write_text("hello")
+    elif case == "truncated":
+        data = path.read_bytes()
+        path.write_bytes(data[:len(data) // 2])
+    extra = ["--clip-range", "1000", "2000"] if case == "uint8_outside_clip" else []
+    r = _cli("maps", str(path), "-o", str(tmp_path / "m") + "/", *extra, timeout=60)
+    if case == "uint8_outside_clip":
+        assert r.returncode == 0, r.stderr
+        e = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "m" / "E.nii.gz")))
+        assert np.all(e == e.flat[0])   # every voxel clips to 1000 HU
+        return
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rlnfast maps: error: ") and "Traceback" not in r.stderr, lines
+    if case == "micrometre_spacing":
+        assert "spacing" in lines[0] and "sigma" in lines[0]
 
 
 def test_io_error_is_one_line(tmp_path):
@@ -390,6 +630,13 @@ def test_segment_states_the_pickle_risk_and_takes_only_a_named_folder(tmp_path):
     assert r.returncode == 2 and "file name" in r.stderr, r.stderr
     r = _cli("segment", "--model", str(tmp_path / "nothere"), "--input", str(tmp_path), "-o", str(tmp_path / "o"))
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = _cli("segment", "--model", str(model), "--input", str(tmp_path), "-o", str(tmp_path / "o"),
+             "--folds", "../../elsewhere")
+    assert r.returncode == 2 and "--folds" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    # the README's segment section states it too
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    seg = [ln for ln in readme.splitlines() if "rlnfast segment" in ln and "pickle" in ln]
+    assert seg, "README: the `rlnfast segment` pickle risk"
 
 
 def test_case_timeout_fires_and_the_run_goes_on(tmp_path):
@@ -413,3 +660,26 @@ def test_case_timeout_fires_and_the_run_goes_on(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "1 computed, 2 already done" in r.stdout
     assert sorted(pd.read_csv(out).ID.unique()) == ["c0", "c1", "c2"]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_case_timeout_fires_under_dask_local(tmp_path, workers):
+    """--dask local (a LocalCluster of daemonic worker processes, 127.0.0.1): the stalled case is stopped after
+    --case-timeout and listed in errors.csv, the others finish (the watched child is started with subprocess,
+    which daemonic workers may do)."""
+    pytest.importorskip("distributed", reason="dask.distributed not installed (pip install 'rlnfast[dask]')")
+    import pandas as pd
+
+    from rlnfast import cohort
+
+    batch = _tiny_batch(tmp_path / "d", n=3)
+    out_dir, out = tmp_path / "o", tmp_path / "f.csv"
+    env = dict(os.environ, **{cohort.STALL_ENV: "c1"})
+    r = subprocess.run([sys.executable, "-m", "rlnfast", "extract", str(batch), "--out-dir", str(out_dir), "-o",
+                        str(out), "--quiet", "--case-timeout", "5", "--dask", "local", "--jobs", workers,
+                        "--chunk-size", "2"], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 1, r.stderr[-3000:]
+    assert "without a time limit" not in r.stderr
+    errors = pd.read_csv(out_dir / "errors.csv")
+    assert errors.ID.tolist() == ["c1"] and "CaseTimeout" in errors.error[0]
+    assert sorted(pd.read_csv(out).ID.unique()) == ["c0", "c2"]

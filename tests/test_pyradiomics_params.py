@@ -130,6 +130,7 @@ def test_example_voxel_refused_by_name(tmp_path):
 ])
 def test_every_image_type_equal_pyradiomics(settings, tmp_path):
     from rlnfast.params import lbp3d_missing
+    from rlnfast.preprocessing import sph_harm_shim
 
     pytest.importorskip("skimage", reason="LBP2D needs scikit-image")
     text = FILTERS.replace("SETTINGS", settings)
@@ -142,7 +143,8 @@ def test_every_image_type_equal_pyradiomics(settings, tmp_path):
     p = _files(tmp_path, "filters", text)
     img, msk = _case("breast1")
     df = rlnfast.extract(img, msk, p, backend="cpu")
-    ref = _pyradiomics(p, img, msk)
+    with sph_harm_shim():   # pyradiomics' LBP3D under SciPy >= 1.17 needs the same shim
+        ref = _pyradiomics(p, img, msk)
     wavelets = ("wavelet-LH_", "wavelet-LL_") if "force2D" in settings else ("wavelet-LLH_", "wavelet-LLL_")
     for prefix in ("log-sigma-1-0-mm-3D_", "log-sigma-2-5-mm-3D_", *wavelets, "square_",
                    "squareroot_", "logarithm_", "exponential_", "gradient_", "lbp-2D_", "lbp-3D-m1_", "lbp-3D-k_"):
@@ -228,3 +230,103 @@ def test_delegated_feature_lists_checked_by_name():
     with pytest.raises(ValueError, match=r"featureClass shape: unknown feature\(s\) \['Volume'\]"):
         load_params({"featureClass": {"shape": ["Volume"]}})
     assert np.isin(["MeshVolume", "Compactness1"], rlnfast.features.feature_classes()["shape"].features).all()
+
+
+def test_sph_harm_shim_is_scipys_old_sph_harm():
+    """The shim for SciPy's removed sph_harm(m, n, theta=azimuth, phi=polar), checked against the definition
+    SciPy documented for it, written out independently: sqrt((2n+1)/(4 pi) (n-m)!/(n+m)!) P_n^m(cos phi)
+    e^{i m theta}, P_n^m with the Condon-Shortley phase, written out for n <= 2 (and m < 0 by
+    Y_n^-m = (-1)^m conj(Y_n^m)); and, where this SciPy still has sph_harm, against it."""
+    import math
+
+    import scipy.special
+
+    from rlnfast.preprocessing import _sph_harm, sph_harm_shim
+
+    if not hasattr(scipy.special, "sph_harm_y"):
+        pytest.skip("this SciPy has no sph_harm_y (the shim is not used)")
+    az, pol = np.meshgrid(np.linspace(-np.pi, 2 * np.pi, 37), np.linspace(0, np.pi, 19))
+    x = np.cos(pol)
+    s = np.sin(pol)
+    legendre = {(0, 0): np.ones_like(x), (1, 0): x, (1, 1): -s, (2, 0): 0.5 * (3 * x ** 2 - 1),
+                (2, 1): -3 * x * s, (2, 2): 3 * s ** 2}
+    for n in range(3):
+        for m in range(-n, n + 1):
+            am = abs(m)
+            y = (math.sqrt((2 * n + 1) / (4 * math.pi) * math.factorial(n - am) / math.factorial(n + am))
+                 * legendre[(n, am)] * np.exp(1j * am * az))
+            if m < 0:
+                y = (-1) ** am * np.conj(y)
+            np.testing.assert_allclose(_sph_harm(m, n, az, pol), y, rtol=0, atol=1e-14)
+    with sph_harm_shim():
+        from scipy.special import sph_harm   # what pyradiomics imports
+
+        if sph_harm is not _sph_harm:   # an older SciPy: its own function, the shim must agree with it
+            np.testing.assert_allclose(_sph_harm(1, 2, az, pol), sph_harm(1, 2, az, pol), rtol=0, atol=1e-14)
+    assert hasattr(scipy.special, "sph_harm") == (sph_harm is not _sph_harm)   # removed again on exit
+
+
+def test_lbp3d_equal_pyradiomics_with_the_shim(tmp_path):
+    """LBP3D through rlnfast.extract and through the drop-in equals pyradiomics' own LBP3D (run with the same
+    shim), with non-default levels and several regions of a label map."""
+    from rlnfast.pyradiomics import RadiomicsFeatureExtractor as Dropin
+    from rlnfast.preprocessing import sph_harm_shim
+
+    pytest.importorskip("trimesh", reason="pyradiomics' LBP3D needs trimesh")
+    p = _files(tmp_path, "lbp3d", """
+imageType: {LBP3D: {lbp3DLevels: 3}}
+featureClass: {firstorder: [Mean, Entropy, Kurtosis], glcm: [Contrast]}
+setting: {binWidth: 0.5, minimumROIDimensions: 1}
+""")
+    img, msk = _case("prostate")
+    df = rlnfast.extract(img, msk, p, backend="cpu")
+    assert list(df["label"]) == [1, 7, 8, 9]
+    for i, lab in enumerate(df["label"]):
+        with sph_harm_shim():
+            ref = _pyradiomics(p, img, msk, label=int(lab))
+        assert "lbp-3D-m3_firstorder_Mean" in ref and "lbp-3D-k_glcm_Contrast" in ref
+        _assert_row_equals(df.iloc[i], ref)
+        ours = Dropin(p).execute(img, msk, label=int(lab))
+        assert list(ours) == list(ref)
+        _assert_row_equals(pd.Series({k: v for k, v in ours.items() if not k.startswith("diagnostics_")}), ref)
+
+
+@pytest.mark.parametrize("how", ["origin and spacing", "size"])
+def test_correct_mask_resamples_as_pyradiomics(how, tmp_path):
+    """correctMask: a label map on another grid (origin shifted by a fraction of a voxel and coarser spacing, or
+    only a different size) is resampled onto the image as pyradiomics' checkMask does; every key equal to
+    pyradiomics' execute with correctMask, through extract and the drop-in. Without correctMask: refused."""
+    import SimpleITK as sitk
+
+    from rlnfast.pyradiomics import RadiomicsFeatureExtractor as Dropin
+
+    img_path, msk_path = _case("breast1")
+    img, msk = sitk.ReadImage(img_path), sitk.ReadImage(msk_path)
+    grid = sitk.Image(msk)
+    if how == "origin and spacing":
+        sp = np.array(msk.GetSpacing())
+        grid = sitk.Image([int(s * 0.8) for s in msk.GetSize()], msk.GetPixelID())
+        grid.SetSpacing(tuple(sp * 1.25))
+        grid.SetDirection(msk.GetDirection())
+        grid.SetOrigin(tuple(np.array(msk.GetOrigin()) + 0.37 * sp))
+    else:
+        grid = sitk.Image([s + 3 for s in msk.GetSize()], msk.GetPixelID())
+        grid.SetSpacing(msk.GetSpacing())
+        grid.SetOrigin(msk.GetOrigin())
+        grid.SetDirection(msk.GetDirection())
+    moved = sitk.Resample(msk, grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+    moved_path = str(tmp_path / "moved.nrrd")
+    sitk.WriteImage(moved, moved_path)
+    p = _files(tmp_path, "p", "setting: {binWidth: 25, correctMask: true}\n"
+                              "featureClass: {shape: [MeshVolume, VoxelVolume], firstorder: , glcm: [Contrast]}\n")
+    ref = _pyradiomics(p, img_path, moved_path)
+    assert "diagnostics_Mask-corrected_VoxelNum" in ref
+    df = rlnfast.extract(img_path, moved_path, p, backend="cpu")
+    assert len(df) == 1
+    _assert_row_equals(df.iloc[0], ref)
+    ours = Dropin(p).execute(img_path, moved_path)
+    assert list(ours) == list(ref) and all(str(ours[k]) == str(ref[k]) for k in ref if k.startswith("diagnostics_M"))
+    with pytest.raises(ValueError, match="does not match"):
+        rlnfast.extract(img_path, moved_path, {"setting": {"binWidth": 25}})
+    with pytest.raises(ValueError, match="'correctMask' with 'resampledPixelSpacing'"):
+        rlnfast.extract(img_path, moved_path, {"setting": {"correctMask": True, "resampledPixelSpacing": [2, 2, 2]}})

@@ -100,6 +100,8 @@ PYBIND11_MODULE(_core, m) {
   emu.def("live_allocations", &rlnfast_emu::live_allocations, "cudaMalloc'ed buffers not yet freed");
 #endif
   cpu.def("num_threads", &cpu::num_threads, "OpenMP threads the CPU kernels use");
+  cpu.def("set_num_threads", &cpu::set_num_threads, py::arg("n"),
+          "Set the OpenMP threads of the CPU kernels for this process (a cohort worker: cores / workers)");
   bind::bind_regions(cpu, cuda_ptr);
   bind::bind_firstorder(cpu, cuda_ptr);
   bind::bind_dem(cpu, cuda_ptr);

@@ -45,33 +45,26 @@ void bind_regions(py::module_& cpu_m, py::module_* /*cuda*/) {
   cpu_m.def(
       "region_stats",
       [](py::array labels, i64 cap) {
-        // One pass; the tables grow to the largest label present (labels above cap are only counted).
+        // One pass; per-thread tables (dense below RegionTable::kDense, sparse above) folded into one, then
+        // written out compactly: memory follows the labels present, not the largest label value.
         RegionStatsArgs a = make_region_stats_args(labels, cap);
         std::vector<cpu::RegionTable> tables;
         {
           py::gil_scoped_release nogil;
           cpu::region_stats_tables(a.labels, cap, tables);
         }
-        i64 max_label = 0, above = 0;
-        for (const auto& t : tables) {
-          max_label = std::max<i64>(max_label, (i64)t.counts.size() - 1);
-          above += t.above_cap;
-        }
-        py::array_t<i64> counts(max_label + 1);
-        py::array_t<i64> bbox({max_label + 1, (i64)6});
-        i64* c = counts.mutable_data();
-        i64* b = bbox.mutable_data();
-        for (i64 l = 0; l <= max_label; ++l) {
-          c[l] = 0;
-          b[6 * l] = a.labels.nz; b[6 * l + 1] = a.labels.ny; b[6 * l + 2] = a.labels.nx;
-          b[6 * l + 3] = -1; b[6 * l + 4] = -1; b[6 * l + 5] = -1;
-        }
-        for (const auto& t : tables) cpu::merge_table(t, max_label, c, b);
-        return py::make_tuple(counts, bbox, above);
+        const cpu::RegionTable& t = tables[0];
+        const i64 n = cpu::compact_table(t, nullptr, nullptr, nullptr);
+        py::array_t<i64> out_labels(n);
+        py::array_t<i64> counts(n);
+        py::array_t<i64> bbox({n, (i64)6});
+        cpu::compact_table(t, out_labels.mutable_data(), counts.mutable_data(), bbox.mutable_data());
+        return py::make_tuple(out_labels, counts, bbox, t.above_cap);
       },
       py::arg("labels"), py::arg("cap"),
-      "(counts, bbox, n_above_cap): voxel count and inclusive bounding box (z0,y0,x0,z1,y1,x1) of every label "
-      "0..max present (<= cap) in one pass; voxels with labels above cap are only counted");
+      "(labels, counts, bbox, n_above_cap): every positive label present (<= cap), ascending, with its voxel "
+      "count and inclusive bounding box (z0,y0,x0,z1,y1,x1), in one pass; voxels with labels above cap are "
+      "only counted");
 
   cpu_m.def(
       "gather",

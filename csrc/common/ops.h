@@ -80,8 +80,9 @@ namespace rlnfast {
 namespace cpu {
 // Per-thread label tables of one pass. Labels below kDense live in dense vectors (grown on demand); larger
 // ones in a sparse map, so a thread's memory follows the labels it sees, not the largest label value.
-// region_stats_tables merges every thread into tables[0] (dense up to the largest label, once) and empties
-// the others, so memory is bounded by the data plus one table, never labels x threads.
+// region_stats_tables merges every thread into tables[0] (dense below kDense, sparse above) and empties the
+// others, so memory is bounded by the labels present plus kDense entries per thread, never labels x threads;
+// compact_table writes the present labels only (ascending; nullptr outputs: just count them).
 struct RegionTable {
   static constexpr i64 kDense = 1 << 16;
   std::vector<i64> counts, bbox;
@@ -100,10 +101,11 @@ struct RegionTable {
 };
 // Labels above cap are only counted in above_cap.
 void region_stats_tables(const VolumeView& labels, i64 cap, std::vector<RegionTable>& tables);
-void merge_table(const RegionTable& t, i64 max_label, i64* counts, i64* bbox);
+i64 compact_table(const RegionTable& t, i64* labels, i64* counts, i64* bbox);
 void gather(const GatherArgs& a);
 void firstorder(const FirstOrderArgs& a);
 int num_threads();
+void set_num_threads(int n);
 }  // namespace cpu
 
 #ifdef RLNFAST_WITH_CUDA

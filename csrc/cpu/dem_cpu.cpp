@@ -72,8 +72,11 @@ struct EMap {
     lut.clear();
     if (!std::numeric_limits<T>::is_integer) return;
     // Integers below ceil(lo) clip to lo and above floor(hi) to hi: one entry beyond each end covers them.
-    const double lo = std::max(std::ceil(p.clip_lo), (double)std::numeric_limits<T>::lowest()) - 1.0;
-    const double hi = std::min(std::floor(p.clip_hi), (double)std::numeric_limits<T>::max()) + 1.0;
+    // Both ends are clamped to the dtype's range: a dtype range wholly outside the clip range (uint8 with
+    // clipRange [1000, 2000]) leaves one entry, the clipped value every voxel of that dtype maps to.
+    const double tmin = (double)std::numeric_limits<T>::lowest(), tmax = (double)std::numeric_limits<T>::max();
+    const double lo = std::min(std::max(std::ceil(p.clip_lo) - 1.0, tmin), tmax);
+    const double hi = std::max(std::min(std::floor(p.clip_hi) + 1.0, tmax), lo);
     if (!(hi - lo < (double)(1 << 22))) return;   // a huge clip range: compute directly
     lut_lo = (i64)lo;
     const i64 n = (i64)hi - lut_lo + 1;
@@ -414,7 +417,9 @@ void dem_typed(const T* ct, const DemArgs& a) {
 template <class T, class O>
 void elasticity_typed(const T* ct, i64 n, const EMap& em, O* out, i64* first_nan) {
   i64 bad = std::numeric_limits<i64>::max();
-#pragma omp parallel for schedule(static) reduction(min : bad)
+  // A region's crop is a few thousand voxels: a thread team costs more than it saves there (and idle OpenMP
+  // threads spin, taking CPU from the other workers of a cohort run).
+#pragma omp parallel for schedule(static) reduction(min : bad) if (n >= (i64(1) << 16))
   for (i64 i = 0; i < n; ++i) {
     out[i] = (O)em(ct[i]);
     if (is_nan(ct[i]) && i < bad) bad = i;
@@ -429,7 +434,9 @@ void elasticity(const ElasticityArgs& a) {
     using T = std::remove_const_t<std::remove_pointer_t<decltype(p)>>;
     EMap em;
     em.p = a.params;
-    em.prepare<T>();
+    // The table costs one power per integer of the clip range (about 4,000): worth it for a volume, not for a
+    // small crop. Both give elasticity(v) of the same double, so the values are identical either way.
+    if (a.ct.size() >= 4 * (a.params.clip_hi - a.params.clip_lo + 3)) em.prepare<T>();
     if (a.out_f32) elasticity_typed(p, a.ct.size(), em, static_cast<float*>(a.out), a.first_nan);
     else elasticity_typed(p, a.ct.size(), em, static_cast<double*>(a.out), a.first_nan);
   });

@@ -21,6 +21,14 @@ int num_threads() {
 #endif
 }
 
+void set_num_threads(int n) {
+#ifdef _OPENMP
+  omp_set_num_threads(n < 1 ? 1 : n);
+#else
+  (void)n;
+#endif
+}
+
 static void fold_tables(std::vector<RegionTable>& tables, i64 nz, i64 ny, i64 nx);
 
 void region_stats_tables(const VolumeView& labels, i64 cap, std::vector<RegionTable>& tables) {
@@ -75,45 +83,69 @@ void region_stats_tables(const VolumeView& labels, i64 cap, std::vector<RegionTa
   fold_tables(tables, nz, ny, nx);
 }
 
-// Fold every thread's table (dense and sparse) into tables[0], dense up to the largest label seen.
+// Fold every thread's table into tables[0]: dense entries (labels below kDense) into its dense vectors, the
+// rest into its sparse map; the other tables are emptied. Memory: one dense table of at most kDense labels
+// per thread during the pass, then one, plus one sparse entry per label present above kDense.
 static void fold_tables(std::vector<RegionTable>& tables, i64 nz, i64 ny, i64 nx) {
   i64 top = 0;
-  for (const auto& t : tables) {
-    top = std::max<i64>(top, (i64)t.counts.size() - 1);
-    for (const auto& kv : t.sparse) top = std::max<i64>(top, kv.first);
-  }
+  for (const auto& t : tables) top = std::max<i64>(top, (i64)t.counts.size() - 1);
   RegionTable& d = tables[0];
   if (top >= 1) d.grow(top + 1, nz, ny, nx);
-  auto add = [&](i64 l, i64 c, const i64* s) {
-    d.counts[l] += c;
-    i64* b = d.bbox.data() + 6 * l;
-    for (int k = 0; k < 3; ++k) b[k] = std::min(b[k], s[k]);
-    for (int k = 3; k < 6; ++k) b[k] = std::max(b[k], s[k]);
+  auto fold = [](i64* db, const i64* s) {
+    for (int k = 0; k < 3; ++k) db[k] = std::min(db[k], s[k]);
+    for (int k = 3; k < 6; ++k) db[k] = std::max(db[k], s[k]);
   };
-  for (size_t i = 0; i < tables.size(); ++i) {
+  for (size_t i = 1; i < tables.size(); ++i) {
     RegionTable& t = tables[i];
-    if (i > 0) {
-      for (i64 l = 0; l < (i64)t.counts.size(); ++l)
-        if (t.counts[l]) add(l, t.counts[l], t.bbox.data() + 6 * l);
-      d.above_cap += t.above_cap;
-      t.above_cap = 0;
-      std::vector<i64>().swap(t.counts);
-      std::vector<i64>().swap(t.bbox);
+    for (i64 l = 0; l < (i64)t.counts.size(); ++l)
+      if (t.counts[l]) {
+        d.counts[l] += t.counts[l];
+        fold(d.bbox.data() + 6 * l, t.bbox.data() + 6 * l);
+      }
+    for (const auto& kv : t.sparse) {
+      auto it = d.sparse.find(kv.first);
+      if (it == d.sparse.end()) {
+        d.sparse.emplace(kv.first, kv.second);
+      } else {
+        it->second[0] += kv.second[0];
+        fold(it->second.data() + 1, kv.second.data() + 1);
+      }
     }
-    for (const auto& kv : t.sparse) add(kv.first, kv.second[0], kv.second.data() + 1);
+    d.above_cap += t.above_cap;
+    t.above_cap = 0;
+    std::vector<i64>().swap(t.counts);
+    std::vector<i64>().swap(t.bbox);
     std::unordered_map<i64, std::array<i64, 7>>().swap(t.sparse);
   }
 }
 
-void merge_table(const RegionTable& t, i64 max_label, i64* counts, i64* bbox) {
-  const i64 L = std::min<i64>((i64)t.counts.size(), max_label + 1);
-  for (i64 l = 0; l < L; ++l) {
-    counts[l] += t.counts[l];
-    const i64* s = t.bbox.data() + l * 6;
-    i64* d = bbox + 6 * l;
-    for (int k = 0; k < 3; ++k) d[k] = std::min(d[k], s[k]);
-    for (int k = 3; k < 6; ++k) d[k] = std::max(d[k], s[k]);
+i64 compact_table(const RegionTable& t, i64* labels, i64* counts, i64* bbox) {
+  // Positive labels present, ascending: the dense part (all below kDense) first, then the sparse keys sorted.
+  i64 n = 0;
+  for (i64 l = 1; l < (i64)t.counts.size(); ++l) {
+    if (!t.counts[l]) continue;
+    if (labels) {
+      labels[n] = l;
+      counts[n] = t.counts[l];
+      std::copy(t.bbox.data() + 6 * l, t.bbox.data() + 6 * l + 6, bbox + 6 * n);
+    }
+    ++n;
   }
+  if (labels && !t.sparse.empty()) {
+    std::vector<i64> keys;
+    keys.reserve(t.sparse.size());
+    for (const auto& kv : t.sparse) keys.push_back(kv.first);
+    std::sort(keys.begin(), keys.end());
+    for (i64 k : keys) {
+      const auto& e = t.sparse.at(k);
+      labels[n] = k;
+      counts[n] = e[0];
+      std::copy(e.data() + 1, e.data() + 7, bbox + 6 * n);
+      ++n;
+    }
+    return n;
+  }
+  return n + (i64)t.sparse.size();
 }
 
 void gather(const GatherArgs& a) {

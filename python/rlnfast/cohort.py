@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 import time
 import traceback
@@ -35,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._forkserver import WORKER_PRELOAD, process_context  # noqa: F401  (the workers' process context)
 from ._version import __version__
 from .io import as_if_opened
 from .params import Params, load_params
@@ -197,12 +199,14 @@ def _load_case(task: CaseTask, p: Params):
     from .regions import find_regions
 
     row = task.row
-    img, lab = load_inputs(row["Image"], row["Mask"], geometry_tolerance=p.settings.get("geometryTolerance"))
+    img, lab = load_inputs(row["Image"], row["Mask"], geometry_tolerance=p.settings.get("geometryTolerance"),
+                           correct_mask=bool(p.settings.get("correctMask")), settings=p.settings)
     label = str(row.get("Label", "")).strip()
     labels = int(label) if label else p.settings.get("label")
     regions = find_regions(lab.array, labels, connected_components=bool(p.settings.get("connectedComponents")),
                            connectivity=int(p.settings.get("connectivity", 26)),
-                           min_voxels=int(p.settings.get("minimumComponentVoxels", 1)), name=lab.name)
+                           min_voxels=int(p.settings.get("minimumComponentVoxels", 1)), name=lab.name,
+                           copy=False)   # read from a file here: nothing else holds it
     return img, regions
 
 
@@ -213,7 +217,7 @@ def _case_table(task: CaseTask, features: pd.DataFrame, id_columns) -> pd.DataFr
 
 def run_chunk(tasks: list, params: dict, out_dir: str, backend: str = "auto", prefetch: int = 2,
               id_columns=None, pack_size: int = 4, on_case=None, case_timeout: float = 0.0,
-              on_group=None) -> list[dict]:
+              on_group=None, isolate: bool = False, threads: int | None = None) -> list[dict]:
     """Compute and write a chunk of cases (one executor task). Returns one status dict per case.
 
     A bounded thread pool reads and decodes up to ``prefetch`` cases ahead while the current group of
@@ -222,17 +226,20 @@ def run_chunk(tasks: list, params: dict, out_dir: str, backend: str = "auto", pr
 
     ``case_timeout`` > 0: the chunk runs in a child process watched from here; a case that takes longer
     (or whose process dies) is recorded in errors.csv and a new child goes on with the rest (see
-    :func:`_supervised_chunk`).
+    :func:`_supervised_chunk`). ``isolate``: compute in such a child even without a time limit (the local
+    pool's workers). ``threads``: OpenMP threads of the CPU kernels in the process that computes.
     """
-    if case_timeout and case_timeout > 0:
+    if (case_timeout and case_timeout > 0) or isolate:
         return _supervised_chunk(tasks, params, out_dir, backend, prefetch, id_columns, pack_size, on_case,
-                                 float(case_timeout))
+                                 float(case_timeout or 0.0), threads)
     from collections import deque
 
     from . import _backends
 
     p = load_params(params)
     backend = _backends.resolve(backend)
+    if threads:
+        set_worker_threads(threads)
     out = Path(out_dir)
     statuses: list[dict] = []
 
@@ -270,7 +277,12 @@ def run_chunk(tasks: list, params: dict, out_dir: str, backend: str = "auto", pr
 
 
 def _die_with_parent(parent_pid: int) -> None:
-    """In a supervised child: end when the supervisor ends (SIGKILLed included), never outlive it."""
+    """In a supervised child: end when the supervisor's process ends (SIGKILLed included), never outlive it.
+
+    A spawned child's parent is the supervisor; a forkserver child's parent is the forkserver, which itself
+    exits when the supervisor's process ends. Either way the child dies with its parent (PR_SET_PDEATHSIG),
+    and a watcher thread also ends it when its parent changes or the supervisor's process is gone."""
+    first_parent = os.getppid()
     try:
         import ctypes
         import signal
@@ -280,22 +292,119 @@ def _die_with_parent(parent_pid: int) -> None:
         pass
     import threading
 
+    def gone() -> bool:
+        if os.getppid() != first_parent:
+            return True
+        try:
+            os.kill(parent_pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:   # alive (another user's pid would not be our supervisor, but do not guess)
+            pass
+        return False
+
     def watch():
         while True:
-            if os.getppid() != parent_pid:
+            if gone():
                 os._exit(1)
             time.sleep(0.2)
 
-    threading.Thread(target=watch, daemon=True).start()
-    if os.getppid() != parent_pid:
+    if gone():
         os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
 
 
-def _chunk_child(tasks, params, out_dir, backend, prefetch, id_columns, pack_size, queue, parent_pid):
+def _chunk_work(args: tuple, conn) -> None:
+    """The body of a supervised child: ``args`` as _supervised_chunk packs them, messages to ``conn``."""
+    tasks, params, out_dir, backend, prefetch, id_columns, pack_size, parent_pid, threads = args
     _die_with_parent(parent_pid)
     run_chunk(tasks, params, out_dir, backend, prefetch, id_columns, pack_size,
-              on_case=lambda st: queue.put(("status", st)), on_group=lambda idx: queue.put(("start", idx)))
-    queue.put(("end", None))
+              on_case=lambda st: conn.send(("status", st)), on_group=lambda idx: conn.send(("start", idx)),
+              threads=threads)
+    conn.send(("end", None))
+    conn.close()
+
+
+def _chunk_main(fd: int) -> None:
+    """Entry point of a subprocess child (``python -c``): its arguments come pickled on stdin, its messages
+    go back through the pipe ``fd`` (a multiprocessing Connection)."""
+    import pickle
+    from multiprocessing.connection import Connection
+
+    _chunk_work(pickle.load(sys.stdin.buffer), Connection(fd, readable=False))
+
+
+class _ForkedChild:
+    """A multiprocessing child with the Popen interface the supervisor uses (poll, kill, wait, returncode)."""
+
+    def __init__(self, proc):
+        self.proc = proc
+
+    def poll(self):
+        return None if self.proc.is_alive() else self.proc.exitcode
+
+    def kill(self):
+        self.proc.kill()
+
+    def wait(self):
+        self.proc.join()
+
+    @property
+    def returncode(self):
+        return self.proc.exitcode
+
+
+def _start_child(args: tuple):
+    """A supervised child; returns (process, reading Connection).
+
+    Where this process may start multiprocessing children: a fork of the workers' forkserver
+    (:func:`process_context`: rlnfast already imported, so it starts in milliseconds). In a daemonic process
+    (a Dask worker), which may not: a fresh interpreter started with subprocess (it imports rlnfast itself)."""
+    import multiprocessing as mp
+    import pickle
+    import subprocess
+
+    if not mp.current_process().daemon:
+        ctx = process_context()
+        r, w = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_chunk_work, args=(args, w), daemon=True)
+        proc.start()
+        w.close()
+        return _ForkedChild(proc), r
+    r, w = mp.Pipe(duplex=False)
+    pkg_root = str(Path(__file__).resolve().parent.parent)   # the rlnfast this process runs, first on the path
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [pkg_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from rlnfast.cohort import _chunk_main; "
+                             "_chunk_main(int(sys.argv[1]))", str(w.fileno())],
+                            stdin=subprocess.PIPE, pass_fds=(w.fileno(),), env=env)
+    w.close()
+    try:
+        proc.stdin.write(pickle.dumps(args))
+        proc.stdin.close()
+    except BrokenPipeError:   # the child died at once: seen below as an end without result
+        pass
+    return proc, r
+
+
+def set_worker_threads(n: int) -> None:
+    """OpenMP threads of the C++ kernels in this process (a cohort worker: its share of the cores, so
+    workers do not oversubscribe them; idle OpenMP threads also spin and take CPU from the others)."""
+    from . import _backends
+
+    try:
+        _backends.core().cpu.set_num_threads(int(n))
+    except Exception:   # noqa: BLE001 - no compiled core (numpy backend) or an older build: nothing to limit
+        pass
+
+
+def worker_threads(jobs: int) -> int:
+    """Each of ``jobs`` local workers' share of the CPUs this process may use."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, cpus // max(1, int(jobs)))
 
 
 class CaseTimeout(TimeoutError):
@@ -306,22 +415,18 @@ class WorkerDied(RuntimeError):
     """The process computing a case ended without a result (a crash in compiled code, out of memory)."""
 
 
-def _supervised_chunk(tasks, params, out_dir, backend, prefetch, id_columns, pack_size, on_case, timeout):
+def _supervised_chunk(tasks, params, out_dir, backend, prefetch, id_columns, pack_size, on_case, timeout,
+                      threads=None):
     """run_chunk in a child process with a per-case time limit. The child says which cases it starts (a
     group of up to ``pack_size``) and reports each finished one. When a group runs past ``timeout`` seconds
     per case, or the child dies, the child is killed: a group of several cases is retried one case at a
     time in a new child (only the culprit fails); a single case is recorded in errors.csv as
     CaseTimeout/WorkerDied, and a new child goes on with the rest. A compiled kernel holding the GIL or
-    ignoring signals cannot stall the run."""
-    import multiprocessing as mp
-    import queue as queue_mod
-    import warnings
-
-    if mp.current_process().daemon:   # e.g. a Dask worker: it may not start processes
-        warnings.warn("caseTimeout needs a process that may start children (not a daemonic worker); "
-                      "this chunk runs without a time limit", RuntimeWarning, stacklevel=2)
-        return run_chunk(tasks, params, out_dir, backend, prefetch, id_columns, pack_size, on_case)
-    ctx = mp.get_context("spawn")
+    ignoring signals cannot stall the run. ``timeout`` 0: no time limit (the child still isolates a crash).
+    The child is a fork of the workers' forkserver, or in a daemonic process (a Dask worker, which may not
+    start multiprocessing children) a fresh interpreter started with subprocess: the limit holds under every
+    executor."""
+    timeout = float(timeout) if timeout and timeout > 0 else float("inf")
     out = Path(out_dir)
     statuses: list[dict] = []
 
@@ -335,17 +440,19 @@ def _supervised_chunk(tasks, params, out_dir, backend, prefetch, id_columns, pac
         seg, pack = segments.pop(0)
         if not seg:
             continue
-        q = ctx.Queue()
-        proc = ctx.Process(target=_chunk_child, daemon=True,
-                           args=(seg, params, str(out_dir), backend, prefetch, id_columns, pack, q, os.getpid()))
-        proc.start()
+        proc, conn = _start_child((seg, params, str(out_dir), backend, prefetch, id_columns, pack, os.getpid(),
+                                   threads))
         finished: set = set()
-        current, started, ended, fault = None, 0.0, False, None
+        current, started, ended, fault, gone = None, 0.0, False, None, False
         while True:
-            try:
-                kind, payload = q.get(timeout=0.1)
-            except queue_mod.Empty:
-                kind, payload = None, None
+            kind, payload = None, None
+            if not gone and conn.poll(0.1):
+                try:
+                    kind, payload = conn.recv()
+                except (EOFError, OSError):   # the child closed its end: it ended or died
+                    gone = True
+            elif gone:
+                time.sleep(0.05)
             if kind == "start":
                 current, started = list(payload), time.monotonic()
             elif kind == "status":
@@ -359,25 +466,25 @@ def _supervised_chunk(tasks, params, out_dir, backend, prefetch, id_columns, pac
                 fault = CaseTimeout(f"case took longer than the per-case time limit of {timeout:g} s "
                                     "(caseTimeout); its worker process was stopped")
                 break
-            if kind is None and not proc.is_alive():
-                try:   # anything the child put just before dying
-                    while True:
-                        kind, payload = q.get_nowait()
-                        if kind == "status":
-                            finished.add(payload["index"])
-                            report(payload)
-                        elif kind == "end":
+            if kind is None and proc.poll() is not None:
+                try:   # anything it sent just before ending
+                    while not gone and conn.poll(0):
+                        k, pl = conn.recv()
+                        if k == "status":
+                            finished.add(pl["index"])
+                            report(pl)
+                        elif k == "end":
                             ended = True
-                except queue_mod.Empty:
+                except (EOFError, OSError):
                     pass
                 if not ended:
-                    fault = WorkerDied(f"the worker process ended without a result (exit code {proc.exitcode}; "
+                    fault = WorkerDied(f"the worker process ended without a result (exit code {proc.returncode}; "
                                        "a crash or out of memory) while computing this case")
                 break
-        if proc.is_alive():
+        if proc.poll() is None:
             proc.kill()
-        proc.join()
-        q.close()
+        proc.wait()
+        conn.close()
         if ended or fault is None:
             continue
         rest = [t for t in seg if t.index not in finished]
@@ -491,13 +598,44 @@ def _gpu_initializer(counter, n_gpus, visible=None):
     os.environ["CUDA_VISIBLE_DEVICES"] = _worker_gpu(gpu, visible)
 
 
+class LocalPool:
+    """``jobs`` local worker processes for a cohort run (``rlnfast extract --jobs N``).
+
+    Each chunk of cases runs in a worker process forked from the forkserver (:func:`process_context`), and
+    N threads of the calling process supervise them (the per-case time limit, a crashed worker): one layer
+    of processes, which start in milliseconds instead of importing rlnfast, pandas and SimpleITK again.
+    Each worker's C++ kernels use its share of the cores (:func:`worker_threads`)."""
+
+    def __init__(self, jobs: int):
+        self._max_workers = max(1, int(jobs))
+        self.threads = worker_threads(self._max_workers)
+        self._pool = ThreadPoolExecutor(max_workers=self._max_workers, thread_name_prefix="rlnfast-supervisor")
+
+    def submit(self, fn, *args, **kwargs) -> Future:
+        if fn is run_chunk:
+            kwargs = {**kwargs, "isolate": True, "threads": self.threads}
+        return self._pool.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True):
+        self._pool.shutdown(wait=wait)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
+
+
 def local_executor(jobs: int, backend: str = "auto"):
-    """A process pool of ``jobs`` workers; on a GPU backend one worker per GPU, each pinned to its GPU
-    through CUDA_VISIBLE_DEVICES (set before the worker touches CUDA)."""
+    """``jobs`` local workers: a :class:`LocalPool` (supervised forkserver workers); on a GPU backend a
+    process pool of one worker per GPU, each pinned to its GPU through CUDA_VISIBLE_DEVICES (set before the
+    worker touches CUDA)."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
     ctx = mp.get_context("spawn")
+    if backend not in ("cuda", "cupy"):
+        return LocalPool(jobs)
     if backend in ("cuda", "cupy"):
         n_gpus = _count_gpus()
         if n_gpus > 0:
@@ -505,7 +643,7 @@ def local_executor(jobs: int, backend: str = "auto"):
             return ProcessPoolExecutor(max_workers=min(jobs, n_gpus) if jobs else n_gpus, mp_context=ctx,
                                        initializer=_gpu_initializer,
                                        initargs=(counter, n_gpus, _visible_devices()))
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+    return LocalPool(jobs)
 
 
 def _count_gpus() -> int:
@@ -574,7 +712,8 @@ def run(batch, params=None, out_dir=None, executor=None, backend: str = "auto", 
     case_timeout
         Seconds one case may take (0: no limit). Cases then compute in a watched child process (one per
         chunk); a case past the limit, or whose process dies, goes to errors.csv with ``CaseTimeout`` /
-        ``WorkerDied`` and the run goes on. Not enforced inside daemonic workers (Dask: a warning).
+        ``WorkerDied`` and the run goes on. The child is started with subprocess, so the limit holds under
+        every executor, Dask workers (daemonic processes) included.
     content_hash
         Resume on the inputs' content (SHA-256) instead of their size and modification time.
     lock_wait

@@ -2,30 +2,76 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from . import _backends
 from ._version import __version__
 from .features import feature_classes
 from .imagetypes import REGISTRY as IMAGE_TYPE_REGISTRY
 from .imagetypes import PIPELINE, ImageTypeContext
-from .io import Volume, check_geometry, read_volume
+from .io import Volume, check_geometry, geometry_mismatches, read_volume
 from .params import Params, load_params
 from .regions import Regions, find_regions
 
+if TYPE_CHECKING:
+    import pandas as pd
 
-def load_inputs(image, labels, *, spacing=None, geometry_tolerance=None) -> tuple[Volume, Volume]:
-    """Read image and label map (paths, SimpleITK images or arrays) and check that their geometry agrees."""
+
+def load_inputs(image, labels, *, spacing=None, geometry_tolerance=None, correct_mask=False,
+                settings=None) -> tuple[Volume, Volume]:
+    """Read image and label map (paths, SimpleITK images or arrays) and check that their geometry agrees (or,
+    with ``correct_mask``, resample a label map of another geometry onto the image: :func:`correct_mask`)."""
     img = read_volume(image, spacing=spacing, name="image")
     # a bare array label map lies on the image's grid: it takes the image's spacing
     lab = read_volume(labels, spacing=spacing if spacing is not None else img.spacing, name="label map")
     if not _is_file_or_sitk(labels):
         # a bare array label map lies on the image's grid
         lab = Volume(lab.array, img.spacing, img.origin, img.direction, lab.name)
+    if correct_mask and geometry_mismatches(lab.geometry(), img.geometry(), geometry_tolerance):
+        lab = _correct_mask(img, lab, settings or {})
     check_geometry(img, lab, geometry_tolerance)
     img.meta["mask_reader"] = lab.reader  # reported as diagnostics_Mask-original_Reader
     return img, lab
+
+
+def _correct_mask(img: Volume, lab: Volume, settings: dict) -> Volume:
+    """pyradiomics' ``correctMask``: a label map whose geometry differs from the image's is resampled onto the
+    image grid as ``imageoperations.checkMask`` does it (``_correctMask``: pyradiomics' ``_checkROI`` for each
+    label, then SimpleITK's ResampleImageFilter with the image as reference and nearest-neighbour
+    interpolation, of the mask cast to UInt32 as ``getMask`` casts it), by pyradiomics' own functions. A label
+    pyradiomics would refuse (its ROI reaches outside the image) is an error naming the label and pyradiomics'
+    reason. pyradiomics resamples such a mask differently when it also resamples the image, so
+    ``resampledPixelSpacing`` together with a correction is refused by name."""
+    import SimpleITK as sitk
+
+    from .preprocessing import is_set, require
+
+    io = require("setting 'correctMask'")
+    if is_set(settings, "resampledPixelSpacing"):
+        raise ValueError(f"setting 'correctMask' with 'resampledPixelSpacing': {lab.name} does not match "
+                         f"{img.name}, and pyradiomics then resamples image and mask onto a grid of its own "
+                         "(resampleImage) before any correction; not supported: resample the mask onto the "
+                         "image first, or remove 'resampledPixelSpacing'")
+    ref = img.to_sitk()
+    mask = sitk.Cast(lab.to_sitk(), sitk.sitkUInt32)
+    labels = np.unique(lab.array)
+    want = settings.get("label")
+    for lv in labels[labels > 0]:
+        if want is not None and int(lv) != int(want):
+            continue
+        try:
+            io._checkROI(ref, mask, label=int(lv))
+        except ValueError as exc:
+            raise ValueError(f"setting 'correctMask': label {int(lv)} of {lab.name} cannot be resampled onto "
+                             f"{img.name} (pyradiomics: {str(exc).splitlines()[0]})") from None
+    rif = sitk.ResampleImageFilter()
+    rif.SetReferenceImage(ref)
+    rif.SetInterpolator(sitk.sitkNearestNeighbor)
+    out = Volume(sitk.GetArrayFromImage(rif.Execute(mask)), img.spacing, img.origin, img.direction, lab.name)
+    out.reader = lab.reader
+    return out
 
 
 def _is_file_or_sitk(x) -> bool:
@@ -61,11 +107,13 @@ def extract(image, labels, params=None, backend: str = "auto", *, spacing=None, 
     """
     p = params if isinstance(params, Params) and not settings else load_params(params, **settings)
     name = _backends.resolve(backend)
-    img, lab = load_inputs(image, labels, spacing=spacing, geometry_tolerance=p.settings.get("geometryTolerance"))
+    img, lab = load_inputs(image, labels, spacing=spacing, geometry_tolerance=p.settings.get("geometryTolerance"),
+                           correct_mask=bool(p.settings.get("correctMask")), settings=p.settings)
     regions = find_regions(lab.array, p.settings.get("label"),
                            connected_components=bool(p.settings.get("connectedComponents")),
                            connectivity=int(p.settings.get("connectivity", 26)),
-                           min_voxels=int(p.settings.get("minimumComponentVoxels", 1)), name=lab.name)
+                           min_voxels=int(p.settings.get("minimumComponentVoxels", 1)), name=lab.name,
+                           copy=False)   # used here and now, never edited
     return extract_regions(img, regions, p, name)
 
 
@@ -153,6 +201,8 @@ def _no_image(name, n):
 
 
 def _table(img, regions, p, backend, columns, diag, used=None) -> pd.DataFrame:
+    import pandas as pd   # here, not at import: `import rlnfast` stays light (cohort workers, the CLI's start)
+
     n = len(regions)
     out = {"label": regions.label.astype(np.int64)}
     if regions.component is not None:

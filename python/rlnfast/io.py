@@ -221,12 +221,10 @@ def read_volume(source, spacing=None, name: str = "image", *, spacing_required: 
                                  "and DEM and fractal features depend on it: pass spacing=(x, y, z) in mm "
                                  "(spacing=(1, 1, 1) for 1 mm voxels), or give a file / SimpleITK image")
             spacing = (1.0, 1.0, 1.0)
-        sp = tuple(float(s) for s in spacing)
-        if len(sp) != 3:
-            raise ValueError(f"{name}: spacing {sp} must have 3 values (x, y, z) in mm")
-        vol = Volume(arr, sp, name=name)
+        vol = Volume(arr, parse_spacing(spacing, name), name=name)
     arr = vol.array
     _check_3d(arr, vol.name if vol.name != "image" else name)
+    arr = kernel_array(arr, vol.name if vol.name != "image" else name)
     if any(not np.isfinite(s) or s <= 0 for s in vol.spacing):
         raise ValueError(f"{name}: spacing {tuple(vol.spacing)} must be finite and > 0")
     if arr is not vol.array or not arr.flags.c_contiguous:
@@ -234,6 +232,63 @@ def read_volume(source, spacing=None, name: str = "image", *, spacing_required: 
     vol = Volume(arr, tuple(vol.spacing), tuple(vol.origin), tuple(vol.direction),
                  vol.name if vol.name != "image" else name, reader=vol.reader)
     return vol
+
+
+# One dtype rule for every op and backend (images, label maps, ragged values):
+#   bool -> uint8; float16 -> float32 (exact); uint64 -> int64 when every value fits (exact), else refused
+#   by name; (u)int8..64, float32, float64 as they are; anything else (complex, object, float128, ...) refused.
+#   Values handed to the float64 ops (first-order, fractal grey levels) must be exact in float64: integers
+#   beyond +-2^53 are refused by name.
+DTYPE_RULE = ("bool as uint8, float16 as float32 (exact), uint64 as int64 when its values fit (exact), "
+              "(u)int8-64, float32 and float64 as they are")
+_F64_EXACT = 2 ** 53
+
+
+def kernel_array(arr, name: str = "image", xp=np):
+    """``arr`` in a dtype every op and backend takes, by the one rule (DTYPE_RULE); ``xp``: numpy or cupy."""
+    dt = np.dtype(arr.dtype)
+    if dt == np.bool_:
+        return arr.view(xp.uint8)
+    if dt == np.float16:
+        return arr.astype(xp.float32)
+    if dt == np.uint64:
+        top = int(arr.max()) if arr.size else 0
+        if top > np.iinfo(np.int64).max:
+            raise ValueError(f"{name}: uint64 value {top} does not fit int64, so it cannot be used exactly "
+                             f"(supported: {DTYPE_RULE})")
+        return arr.astype(xp.int64)
+    if dt.kind in "iu" or dt in (np.float32, np.float64):
+        return arr
+    raise ValueError(f"{name}: dtype {dt} is not supported (supported: {DTYPE_RULE})")
+
+
+def float64_values(values, name: str = "values"):
+    """Ragged values as float64 by the same rule: float16/float32 exactly, integers when |v| <= 2^53 (exactly
+    representable), uint64/int64 beyond that refused by name; other dtypes refused."""
+    v = np.asarray(values)
+    v = kernel_array(v, name)
+    if v.dtype.kind in "iu" and v.size and v.dtype.itemsize >= 8:
+        big = int(np.max(np.abs(v.astype(np.float64))))
+        if big > _F64_EXACT:
+            raise ValueError(f"{name}: integer value of magnitude {big} is beyond 2^53, where float64 (in which "
+                             "features are computed) cannot hold every integer exactly; rescale or clip the image")
+    return np.ascontiguousarray(v, dtype=np.float64)
+
+
+def parse_spacing(spacing, name: str = "image") -> tuple:
+    """Three spacings (x, y, z) in mm as floats, or a ValueError naming the argument and what is expected."""
+    want = "three numbers (x, y, z) in mm, e.g. spacing=(0.7, 0.7, 1.5)"
+    if isinstance(spacing, (str, bytes)):
+        raise ValueError(f"{name}: spacing={spacing!r}: expected {want}, got a string")
+    try:
+        sp = tuple(float(s) for s in spacing)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: spacing={spacing!r}: expected {want}") from None
+    if len(sp) != 3:
+        raise ValueError(f"{name}: spacing {sp} must have 3 values (x, y, z) in mm")
+    if any(not np.isfinite(s) or s <= 0 for s in sp):
+        raise ValueError(f"{name}: spacing {sp} must be finite and > 0 (mm)")
+    return sp
 
 
 def _check_3d(arr, name) -> None:

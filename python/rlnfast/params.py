@@ -240,6 +240,12 @@ def lbp3d_missing() -> str | None:
     """What pyradiomics' LBP3D filter imports and cannot (it then yields nothing, silently), or None."""
     for mod, name in (("scipy.stats", "kurtosis"), ("scipy.ndimage", "map_coordinates"),
                       ("scipy.special", "sph_harm"), ("trimesh.creation", "icosphere")):
+        if name == "sph_harm":   # SciPy >= 1.17: rlnfast.preprocessing.sph_harm_shim provides it from sph_harm_y
+            import scipy.special
+
+            if hasattr(scipy.special, "sph_harm") or hasattr(scipy.special, "sph_harm_y"):
+                continue
+            return "scipy.special.sph_harm (or sph_harm_y)"
         try:
             m = __import__(mod, fromlist=[name])
             getattr(m, name)

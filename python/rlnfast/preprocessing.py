@@ -14,7 +14,8 @@ the feature classes see are pyradiomics' by construction:
   window; their difference from whole-image coefficients decays as 0.268^32 ~ 1e-18). The filters then run
   on each region's resampled image, as in pyradiomics. With ``preCrop`` the same, on the padded crop.
 - LBP3D reads the region's mask, so it runs per region (on a window of the bounding box plus 40 voxels when
-  the image is not resampled).
+  the image is not resampled). pyradiomics 3.0.1's LBP3D imports ``scipy.special.sph_harm``, removed in SciPy
+  1.17: :class:`sph_harm_shim` provides it from ``sph_harm_y`` with SciPy's documented argument conversion.
 
 A region that pyradiomics refuses (checkMask: one voxel, too few dimensions, ``minimumROISize``; too few voxels
 left after ``resegmentRange``) gets NaN features and its reason in ``diagnostics_Reason``.
@@ -42,6 +43,36 @@ LBP3D_GUARD = 40
 INTERPOLATORS = ("sitkNearestNeighbor", "sitkLinear", "sitkBSpline", "sitkGaussian", "sitkLabelGaussian",
                  "sitkHammingWindowedSinc", "sitkCosineWindowedSinc", "sitkWelchWindowedSinc",
                  "sitkLanczosWindowedSinc", "sitkBlackmanWindowedSinc")
+
+
+def _sph_harm(m, n, theta, phi):
+    """SciPy's removed ``scipy.special.sph_harm(m, n, theta, phi)`` (theta azimuthal, phi polar) as SciPy
+    documents it in terms of its replacement: ``sph_harm_y(n, m, phi, theta)`` (polar first, then azimuthal)."""
+    from scipy.special import sph_harm_y
+
+    return sph_harm_y(n, m, phi, theta)
+
+
+class sph_harm_shim:
+    """Context manager: while it is active, ``scipy.special.sph_harm`` exists (SciPy's own where it still has
+    it, else :func:`_sph_harm`), so that pyradiomics 3.0.1's ``getLBP3DImage``, which imports it when its
+    generator starts, computes its LBP3D image instead of silently yielding nothing under SciPy >= 1.17.
+    Removed again on exit when it was added."""
+
+    def __enter__(self):
+        import scipy.special
+
+        self.added = not hasattr(scipy.special, "sph_harm") and hasattr(scipy.special, "sph_harm_y")
+        if self.added:
+            scipy.special.sph_harm = _sph_harm
+        return self
+
+    def __exit__(self, *exc):
+        import scipy.special
+
+        if self.added and getattr(scipy.special, "sph_harm", None) is _sph_harm:
+            del scipy.special.sph_harm
+        return False
 
 
 def require(what: str):
@@ -109,6 +140,33 @@ def is_set(settings, key) -> bool:
     return v not in (None, False)
 
 
+def sub_image(img, lo, hi):
+    """The part [lo, hi) (x, y, z indices) of a 3-D scalar SimpleITK image, as SimpleITK's Slice / CropImageFilter
+    make it (the same pixels, pixel type, spacing and direction; origin = the physical point of index ``lo``),
+    built from a NumPy view of the pixels: a crop of a few thousand voxels then costs microseconds, not the
+    milliseconds of an ITK filter's pipeline and thread pool. Other images go through SimpleITK's Slice."""
+    import SimpleITK as sitk
+
+    lo = [int(v) for v in lo]
+    hi = [int(v) for v in hi]
+    if img.GetDimension() != 3 or img.GetNumberOfComponentsPerPixel() != 1:
+        return img[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
+    arr = sitk.GetArrayViewFromImage(img)[lo[2]:hi[2], lo[1]:hi[1], lo[0]:hi[0]]
+    out = sitk.GetImageFromArray(np.ascontiguousarray(arr))
+    out.SetSpacing(img.GetSpacing())
+    out.SetDirection(img.GetDirection())
+    out.SetOrigin(img.TransformIndexToPhysicalPoint(lo))
+    return out
+
+
+def crop_to_mask(image, mask, bbox):
+    """pyradiomics' ``cropToTumorMask(image, mask, bbox)`` (padDistance 0) by :func:`sub_image`: both cropped to
+    the bounding box [x0, x1, y0, y1, z0, z1] (inclusive)."""
+    bb = np.asarray(bbox, np.int64)
+    lo, hi = bb[0::2], bb[1::2] + 1
+    return sub_image(image, lo, hi), sub_image(mask, lo, hi)
+
+
 @dataclass
 class RegionPrep:
     """One region after pyradiomics' loadImage, checkMask and resegmentMask (execute's variables)."""
@@ -160,7 +218,8 @@ class CasePrep:
 
     @staticmethod
     def cut(img, w):
-        return img[w[0]:w[1], w[2]:w[3], w[4]:w[5]]
+        """``img[x0:x1, y0:y1, z0:z1]`` (SimpleITK's Slice), built from a NumPy view of the pixels."""
+        return sub_image(img, (w[0], w[2], w[4]), (w[1], w[3], w[5]))
 
     def kwargs(self, r: int, extra: dict | None = None) -> dict:
         kw = dict(self.settings)
@@ -228,17 +287,18 @@ class CasePrep:
             custom["sigma"] = []
 
         def put(name, r, img, rp, kw):
-            ci, cm = io.cropToTumorMask(img, rp.mask, rp.bbox)
+            ci, cm = crop_to_mask(img, rp.mask, rp.bbox)
             out.setdefault(name, [None] * n)[r] = (ci, cm, kw)
 
         preps = [self.region(r) for r in range(n)]
         if self.per_region_images or image_type in ("Original", "LBP3D"):
-            for r, rp in enumerate(preps):
-                if rp.reason:
-                    continue
-                kw = self.kwargs(r, custom)
-                for img, name, ikw in func(rp.image, rp.mask, **kw):
-                    put(name, r, img, rp, ikw)
+            with sph_harm_shim():   # LBP3D: pyradiomics' own function, with SciPy >= 1.17 too
+                for r, rp in enumerate(preps):
+                    if rp.reason:
+                        continue
+                    kw = self.kwargs(r, custom)
+                    for img, name, ikw in func(rp.image, rp.mask, **kw):
+                        put(name, r, img, rp, ikw)
             return out
         # the filter does not depend on the region: once on the whole image, as pyradiomics does for every label
         kw0 = dict(self.settings)

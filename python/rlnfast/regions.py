@@ -10,8 +10,9 @@ import numpy as np
 
 from . import _backends
 
-# Above this label value the dense per-label tables would be wasteful: labels are renumbered first.
-_DENSE_LABEL_LIMIT = 1 << 22
+# Label values are any int64 > 0: region tables are compact (one row per label present), so no value is too
+# large and memory follows the labels present, not the largest label value.
+_LABEL_CAP = np.iinfo(np.int64).max
 
 
 @dataclass
@@ -47,6 +48,10 @@ def _check_label_map(label_map: np.ndarray, name="label map") -> np.ndarray:
     label_map = np.asarray(label_map)
     if label_map.dtype == bool:
         label_map = label_map.view(np.uint8)
+    if label_map.dtype == np.uint64:
+        from .io import kernel_array
+
+        label_map = kernel_array(label_map, name)   # int64 when its values fit, else refused by name
     if not np.issubdtype(label_map.dtype, np.integer):
         if np.issubdtype(label_map.dtype, np.floating) and np.all(np.isfinite(label_map)) \
                 and np.all(label_map == np.round(label_map)):
@@ -59,19 +64,18 @@ def _check_label_map(label_map: np.ndarray, name="label map") -> np.ndarray:
 
 
 def label_stats(label_map: np.ndarray):
-    """(counts, bbox) of every label value 0..max in one pass over the map (C++), dense by label value."""
+    """(labels, counts, bbox) of every positive label present in the map, ascending, in one pass (C++):
+    compact, one row per label present (memory follows the labels present, not the largest label value).
+    ``bbox`` rows are (z0, y0, x0, z1, y1, x1) inclusive."""
     lm = _check_label_map(label_map)
     if lm.size == 0:
-        return np.zeros(1, np.int64), np.full((1, 6), -1, np.int64)
-    counts, bbox, above = _backends.core().cpu.region_stats(lm, _DENSE_LABEL_LIMIT)
-    if above:
-        raise ValueError(f"label map: {above} voxels have label values above {_DENSE_LABEL_LIMIT}; "
-                         "renumber the labels (e.g. with numpy.unique(..., return_inverse=True))")
-    return counts, bbox
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 6), np.int64)
+    labels, counts, bbox, _ = _backends.core().cpu.region_stats(lm, _LABEL_CAP)
+    return labels, counts, bbox
 
 
 def find_regions(label_map, labels=None, *, connected_components: bool = False, connectivity: int = 26,
-                 min_voxels: int = 1, name: str = "label map") -> Regions:
+                 min_voxels: int = 1, name: str = "label map", copy: bool = True) -> Regions:
     """The regions of a label map.
 
     Parameters
@@ -84,35 +88,51 @@ def find_regions(label_map, labels=None, *, connected_components: bool = False, 
         each, numbered 1..K in scipy.ndimage.label order per label, labels in ascending order.
     min_voxels
         Components smaller than this are dropped (connected-component mode only).
+    copy
+        True (default): the Regions hold their own read-only copy of the label map, so editing the caller's
+        array afterwards changes nothing (gather gives the regions as they were found). False: they hold the
+        caller's array itself (no copy; for callers that own it and leave it alone). Editing it then is
+        never unsafe: gather writes only within each region's counted slice and raises ValueError when a
+        region's voxel count in its box changed; an edit that keeps every count (a voxel moved inside its
+        box) gives the values of the edited map, and voxels added outside a region's box are not seen.
     """
     lm = _check_label_map(label_map, name)
-    counts, bbox = label_stats(lm)
-    present = np.nonzero(counts)[0]
-    present = present[present > 0]
+    owned = not np.may_share_memory(lm, np.asarray(label_map))
+    if copy and not owned:
+        lm, owned = lm.copy(), True   # the Regions own their label map: later edits of the caller's array change nothing
+    if owned:
+        lm.flags.writeable = False
+    present, counts, bbox = label_stats(lm)
     if labels is None:
-        sel = present
-        if len(sel) == 0:
+        pos = np.arange(len(present))
+        if len(pos) == 0:
             raise ValueError(f"{name} is empty: no voxel has a positive label")
     else:
         sel = np.atleast_1d(np.asarray(labels, dtype=np.int64))
-        missing = [int(v) for v in sel if v <= 0 or v >= len(counts) or counts[v] == 0]
+        pos = np.searchsorted(present, sel)
+        found_ = (pos < len(present)) & (present[np.minimum(pos, max(len(present) - 1, 0))] == sel) \
+            if len(present) else np.zeros(len(sel), bool)
+        missing = [int(v) for v, ok in zip(sel, found_) if not ok or v <= 0]
         if missing:
             found = ", ".join(str(int(v)) for v in present[:20]) + (" ..." if len(present) > 20 else "")
             raise ValueError(f"{name}: label(s) {missing} not present (labels found: {found or 'none'})")
     if not connected_components:
-        sel = np.asarray(sel, dtype=np.int64)
-        return Regions(label=sel, source_label=sel.copy(), count=counts[sel].astype(np.int64),
-                       bbox=bbox[sel].astype(np.int64), label_map=lm)
-    return _components(lm, sel, connectivity, min_voxels, bbox)
+        sel = present[pos].astype(np.int64)
+        return Regions(label=sel, source_label=sel.copy(), count=counts[pos].astype(np.int64),
+                       bbox=bbox[pos].astype(np.int64), label_map=lm)
+    return _components(lm, present[pos], connectivity, min_voxels, {int(present[i]): bbox[i] for i in pos})
 
 
 def _components(lm, sel, connectivity, min_voxels, bbox) -> Regions:
     cc = connected_components(lm, sel, merge_labels=False, connectivity=connectivity, min_voxels=min_voxels,
                               bbox=bbox)
-    counts, bb = label_stats(cc.label_map)
+    present, counts, bb = label_stats(cc.label_map)
     ids = np.arange(1, len(cc) + 1, dtype=np.int64)
-    return Regions(label=ids, source_label=cc.source_label, count=counts[ids].astype(np.int64),
-                   bbox=bb[ids].astype(np.int64), label_map=cc.label_map, component=cc.component)
+    if not np.array_equal(present, ids):  # pragma: no cover - connected_components numbers 1..K
+        raise AssertionError("component numbering")
+    cc.label_map.flags.writeable = False
+    return Regions(label=ids, source_label=cc.source_label, count=counts.astype(np.int64),
+                   bbox=bb.astype(np.int64), label_map=cc.label_map, component=cc.component)
 
 
 def connectivity_structure(connectivity: int):
@@ -158,7 +178,7 @@ def connected_components(label_map, labels=None, *, merge_labels: bool, connecti
         components keep scipy's order (raster order of each component's first voxel), and a component's
         ``source_label`` is the label value of one of its voxels (the chosen label when there is only one).
         False: each label is labelled apart, in the order given (ascending for None), its components in
-        scipy's order within it; ``bbox`` (dense by label value, rows z0, y0, x0, z1, y1, x1 inclusive, as
+        scipy's order within it; ``bbox`` (a mapping label value -> row z0, y0, x0, z1, y1, x1 inclusive, as
         :func:`label_stats`) crops each label's labelling to its bounding box (same result, faster).
     """
     from scipy import ndimage
@@ -228,21 +248,25 @@ def gather(image: np.ndarray, regions: Regions, *, non_finite: str = "error", na
     volume and, given ``volume`` (rlnfast.io.Volume), its physical position); 'drop' leaves NaN/inf voxels
     out of the region.
     """
-    image = np.ascontiguousarray(image)
+    from .io import kernel_array
+
+    image = np.ascontiguousarray(kernel_array(np.asarray(image), name))   # the one dtype rule
     lm = regions.label_map
     if image.shape != lm.shape:
         raise ValueError(f"{name}: shape {image.shape} differs from label map shape {lm.shape}")
-    if image.dtype == bool:
-        image = image.view(np.uint8)
     label, count, bbox = _checked_regions(regions, lm.shape)
-    max_label = int(label.max()) if len(label) else 0
-    region_of = np.full(max_label + 1, -1, dtype=np.int32)
-    region_of[label] = np.arange(len(label), dtype=np.int32)
+    region_of = np.full(1, -1, dtype=np.int32)   # unused when boxes are given (each region scans its box)
     offsets = np.zeros(len(label) + 1, dtype=np.int64)
     np.cumsum(count, out=offsets[1:])
     if len(label) == 0:
         return np.zeros(0), offsets
     values, bad = _backends.core().cpu.gather(image, lm, region_of, offsets, label, bbox)
+    if image.dtype.itemsize == 8 and image.dtype.kind in "iu" and len(values):
+        big = float(np.max(np.abs(values)))
+        if big > 2.0 ** 53:
+            raise ValueError(f"{name}: an int64 value of magnitude {big:.6g} inside a region is beyond 2^53, where "
+                             "float64 (in which features are computed) cannot hold every integer exactly; rescale "
+                             "or clip the image")
     if np.any(bad == _COUNT_MISMATCH):
         r = int(np.nonzero(bad == _COUNT_MISMATCH)[0][0])
         raise ValueError(f"{name}: region label {int(label[r])} no longer has {int(count[r])} voxel(s) inside its "
@@ -283,8 +307,6 @@ def _checked_regions(regions: Regions, shape):
                          f"one count and one (z0, y0, x0, z1, y1, x1) row per label")
     if n and label.min() <= 0:
         raise ValueError(f"regions: label {int(label.min())} is not a region (labels <= 0 are background)")
-    if n and label.max() > _DENSE_LABEL_LIMIT:
-        raise ValueError(f"regions: label {int(label.max())} is above {_DENSE_LABEL_LIMIT}; renumber the labels")
     if len(np.unique(label)) != n:
         raise ValueError("regions: a label appears twice")
     total = int(np.prod(shape, dtype=np.int64))

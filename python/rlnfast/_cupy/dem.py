@@ -20,12 +20,9 @@ SUFFIX = {np.dtype(np.uint8): "u8", np.dtype(np.int8): "i8", np.dtype(np.uint16)
 def _ct(ct):
     cp = _gpu.cupy()
     d = _gpu.to_cupy(ct)
-    if d.dtype == cp.bool_:
-        d = d.view(cp.uint8)
-    elif d.dtype == cp.float16:
-        d = d.astype(cp.float32)
-    elif d.dtype == cp.uint64:
-        d = d.astype(cp.float64)
+    from ..io import kernel_array
+
+    d = kernel_array(d, "image", xp=cp)   # the one dtype rule of every op and backend
     if np.dtype(d.dtype) not in SUFFIX:
         raise ValueError(f"image: dtype {d.dtype} is not supported (expected an integer or float CT in HU)")
     return cp.ascontiguousarray(d)

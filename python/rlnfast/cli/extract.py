@@ -46,7 +46,7 @@ def add_arguments(p):
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--case-timeout", type=float, default=None, metavar="SECONDS",
                    help="seconds one case may take before it is stopped and listed in errors.csv "
-                        "(default 3600; 0: no limit)")
+                        "(default 3600; 0: no limit; holds under --jobs and --dask too)")
     p.add_argument("--content-hash", action="store_true",
                    help="resume on the inputs' content (SHA-256), not their size and modification time")
     p.add_argument("--wait-lock", type=float, default=0.0, metavar="SECONDS",
@@ -54,8 +54,17 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    import pandas as pd
+    from rlnfast import _forkserver
 
+    if len(args.inputs) == 1 and args.jobs > 1 and not args.dask and args.backend not in ("cuda", "cupy"):
+        _forkserver.start()   # the workers' server imports rlnfast while this process imports the rest
+    try:
+        return _run(args)
+    finally:
+        _forkserver.stop()
+
+
+def _run(args) -> int:
     from rlnfast import cohort
 
     if len(args.inputs) == 2:

@@ -63,6 +63,9 @@ def run(args) -> int:
         if ck.name != args.checkpoint or ck.name in ("", ".", "..") or "\\" in args.checkpoint:
             raise ValueError(f"--checkpoint {args.checkpoint!r}: expected a file name inside the model's fold "
                              "folders, not a path")
+        bad = [f for f in args.folds if not (str(f).isdigit() or str(f) == "all")]
+        if bad:   # fold_<f> must stay a folder of the named model
+            raise ValueError(f"--folds {' '.join(map(str, bad))}: expected fold numbers (0 1 ...) or 'all'")
     try:
         if args.model:
             batch, nodes = seg.segment(args.model, args.input, args.output, folds=args.folds, device=args.device,

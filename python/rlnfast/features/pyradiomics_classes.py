@@ -93,12 +93,11 @@ def texture(cls_name):
 def shape(cls_name):
     def per_case(ctxs, features):
         from ..imagetypes import case_prep
+        from ..preprocessing import crop_to_mask
 
-        io = None
         out = []
         for ctx in ctxs:
             prep = case_prep(ctx)
-            io = prep.io
             rows, reasons = [], {}
             for r in range(len(ctx.regions)):
                 rp = prep.region(r)
@@ -107,7 +106,7 @@ def shape(cls_name):
                     continue
                 kw = prep.kwargs(r)
                 # pyradiomics' computeShape: crop to the bounding box, shape2D only with force2D and a 2-D slab
-                ci, cm = io.cropToTumorMask(rp.image, rp.shape_mask, rp.bbox)
+                ci, cm = crop_to_mask(rp.image, rp.shape_mask, rp.bbox)
                 if cls_name == "shape2D":
                     dim = int(kw.get("force2Ddimension", 0))
                     if not (rp.bbox[1::2] - rp.bbox[0::2] + 1)[dim] > 1:   # pyradiomics' test, as written there

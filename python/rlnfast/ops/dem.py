@@ -44,16 +44,29 @@ def check_sigma(sigma) -> float:
     return float(sigma)
 
 
+MAX_FILTER_RADIUS = 1024   # voxels per axis: beyond this the spacing (or sigma) is not a CT's
+
+
 def filter_radius(spacing_zyx, sigma=SIGMA) -> tuple:
-    """Halo of the filter in voxels per axis (z, y, x): scipy's int(4 sigma / spacing + 0.5)."""
+    """Halo of the filter in voxels per axis (z, y, x): scipy's int(4 sigma / spacing + 0.5). A halo above
+    MAX_FILTER_RADIUS voxels (sigma 1 mm at a spacing under 0.004 mm: micrometres, not a CT's millimetres;
+    every voxel would read millions of neighbours for minutes) is a ValueError naming spacing and sigma."""
     s = check_sigma(sigma)
-    return tuple(int(TRUNCATE * (s / float(sp)) + 0.5) for sp in spacing_zyx)
+    r = tuple(int(min(TRUNCATE * (s / float(sp)) + 0.5, 2.0 ** 62)) for sp in spacing_zyx)
+    if max(r) > MAX_FILTER_RADIUS:
+        raise ValueError(f"DEM: sigma {s:g} mm at spacing (z, y, x) {tuple(float(v) for v in spacing_zyx)} mm is a "
+                         f"Gaussian filter reaching {max(r)} voxels per axis (limit {MAX_FILTER_RADIUS}); the "
+                         "spacing looks wrong for a CT (is it in mm?), or sigma is far too large for it")
+    return r
 
 
 def _check_spacing(spacing_zyx) -> tuple:
-    sp = tuple(float(s) for s in spacing_zyx)
+    try:
+        sp = tuple(float(s) for s in spacing_zyx) if not isinstance(spacing_zyx, (str, bytes)) else ()
+    except (TypeError, ValueError):
+        sp = ()
     if len(sp) != 3 or any(not math.isfinite(s) or s <= 0 for s in sp):
-        raise ValueError(f"spacing {spacing_zyx!r}: expected 3 finite values > 0 (mm)")
+        raise ValueError(f"spacing_zyx={spacing_zyx!r}: expected 3 finite numbers > 0 (z, y, x) in mm")
     return sp
 
 

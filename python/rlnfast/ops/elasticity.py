@@ -16,7 +16,7 @@ import os
 import numpy as np
 
 from .. import _backends, _gpu
-from ..io import Volume, read_volume
+from ..io import Volume, parse_spacing, read_volume
 
 GAMMA = 2.0
 CLIP_RANGE = (-1000.0, 3071.0)
@@ -75,7 +75,7 @@ def as_volume(image, spacing=None, name: str = "image", *, spacing_required: boo
         image = arr
     if spacing is not None and kind != "array":
         vol = read_volume(image, name=name)
-        if not np.allclose(vol.spacing, tuple(float(s) for s in spacing), rtol=1e-6, atol=0):
+        if not np.allclose(vol.spacing, parse_spacing(spacing, name), rtol=1e-6, atol=0):
             raise ValueError(f"{name}: spacing {tuple(spacing)} differs from the image's own spacing {vol.spacing}")
         return vol, kind
     vol = read_volume(image, spacing=spacing, name=name, spacing_required=spacing_required)
@@ -84,18 +84,12 @@ def as_volume(image, spacing=None, name: str = "image", *, spacing_required: boo
     return vol, kind
 
 
-def ct_array(arr: np.ndarray) -> np.ndarray:
-    """A C-contiguous CT array of a dtype the kernels take (bool as uint8, float16 as float32)."""
-    arr = np.asarray(arr)
-    if arr.dtype == bool:
-        arr = arr.view(np.uint8)
-    elif arr.dtype == np.float16:
-        arr = arr.astype(np.float32)
-    elif not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)) or arr.dtype.itemsize > 8:
-        raise ValueError(f"image: dtype {arr.dtype} is not supported (expected an integer or float32/float64 CT in HU)")
-    elif arr.dtype == np.uint64:
-        arr = arr.astype(np.float64)
-    return np.ascontiguousarray(arr)
+def ct_array(arr: np.ndarray, name: str = "image") -> np.ndarray:
+    """A C-contiguous CT array of a dtype the kernels take: rlnfast.io.kernel_array's one rule (bool as
+    uint8, float16 as float32, uint64 as int64 when it fits, others refused by name)."""
+    from ..io import kernel_array
+
+    return np.ascontiguousarray(kernel_array(np.asarray(arr), name))
 
 
 def give_back(vol: Volume, kind: str, arr: np.ndarray, name: str):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _backends, _gpu
+from ..io import float64_values
 from ..spec.firstorder import DEFAULT_FEATURES, FEATURE_DOCS, FEATURES, MAX_BIN_EDGES  # noqa: F401
 
 
@@ -23,7 +24,8 @@ def binning_args(bin_width=25.0, bin_count=None, value_dtype=None):
         if bin_width is None or not np.isfinite(bin_width) or bin_width <= 0:
             raise ValueError(f"binWidth={bin_width!r}: expected a finite number > 0")
         mode, width, count = 0, float(bin_width), 0
-    f32 = value_dtype is not None and np.dtype(value_dtype) == np.float32
+    # float16 images are float32 images by the one dtype rule (rlnfast.io.kernel_array): binned alike
+    f32 = value_dtype is not None and np.dtype(value_dtype) in (np.float32, np.float16)
     return mode, width, count, bool(f32)
 
 
@@ -52,6 +54,8 @@ def firstorder(values, offsets, *, bin_width=25.0, bin_count=None, voxel_array_s
     """
     name = _backends.resolve(backend)
     mode, width, count, f32 = binning_args(bin_width, bin_count, value_dtype)
+    if not _gpu.is_device_array(values):
+        values = float64_values(values, "values")   # the one dtype rule: exact in float64 or refused by name
     _check_finite(values)
     shift = float(voxel_array_shift)
     vol = float(voxel_volume)

@@ -62,7 +62,9 @@ def dbc_counts(crops: Crops, values: np.ndarray, plan: BoxPlan, grey_levels: int
     ``values`` (ragged, in the crops' layout; only region voxels are read and must be finite)."""
     name = _backends.resolve(backend)
     g = check_grey_levels(grey_levels)
-    v = np.ascontiguousarray(values, dtype=np.float64)
+    from ..io import float64_values
+
+    v = float64_values(values, "values")   # the one dtype rule
     if v.shape != crops.mask.shape:
         raise ValueError(f"values: {v.shape[0]} entries, expected one per crop voxel ({crops.mask.shape[0]})")
     args = (crops.mask, v, crops.offsets, crops.dims, crops.spacing_units, plan.pair_region, plan.pair_size, g)
@@ -152,7 +154,9 @@ def region_features(crops: Crops, *, min_box_size=None, box_sizes=None, backend=
 
 
 def _finite_values(crops: Crops, values):
-    v = np.ascontiguousarray(values, dtype=np.float64)
+    from ..io import float64_values
+
+    v = float64_values(values, "values")   # the one dtype rule: exact in float64 or refused by name
     if v.shape != crops.mask.shape:
         raise ValueError(f"values: {v.shape[0]} entries, expected one per crop voxel ({crops.mask.shape[0]})")
     finite = np.isfinite(v)
