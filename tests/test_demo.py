@@ -82,13 +82,17 @@ def test_report_summary_and_comparison(demo_runs):
         assert "skipped" in page and "original_size_ShortAxisDiameter" in page
 
 
-SEG_ARGS = ["--segment", "--cases", "60", "--bootstrap", "50", "--quiet"]
+# the default cohort (150 patients, 52 validation CTs), fewer bootstrap replicates: training (1200 iterations)
+# is most of the cost whatever the cohort size, and a smaller cohort checks another statistics model (at 60
+# patients the model fitted on 39 training patients picks E Range/Minimum/RobustMeanAbsoluteDeviation, and the
+# AUC gap on its 46 validation nodes was -0.23, CI -0.44 to -0.03), not the numbers the demo promises
+SEG_ARGS = ["--segment", "--bootstrap", "50", "--quiet"]
 
 
 @pytest.fixture(scope="module")
 def segment_run(tmp_path_factory):
-    """`demo --segment` with fewer patients than the default (60: 39 training CTs for the tiny nnU-Net, 21
-    validation CTs), the same CTs, training and post-processing; (folder, printed output)."""
+    """`demo --segment` as a user runs it (150 patients: 40 training CTs for the tiny nnU-Net, 52 validation
+    CTs), with 50 bootstrap replicates; (folder, printed output). About 5 CPU minutes."""
     import contextlib
     import importlib.util
     import io
@@ -125,12 +129,28 @@ def test_demo_segment_dice_and_detection(segment_run):
 
 @pytest.mark.slow
 @pytest.mark.seg
-@pytest.mark.xfail(strict=True, reason="issue 16 item 4, not met yet: Dice 0.94 but nearly every predicted node "
-                   "takes in a few fat voxels at its outline, which moves boundary-sensitive first-order features "
-                   "(E/HU Minimum, Variance, Kurtosis) of the predicted nodes; the full demo's gap is -0.118")
 def test_demo_segment_auc_on_predicted_nodes_close_to_drawn(segment_run):
-    """The frozen model's validation AUC on the predicted nodes within 0.05 of its AUC on the drawn masks."""
-    out, _ = segment_run
+    """The frozen model (trained on the drawn masks of the training cohort) has a validation AUC on the
+    predicted nodes within 0.05 of its AUC on the drawn masks (the output gives the difference's bootstrap CI)."""
+    out, text = segment_run
     check = pd.read_csv(out / "segment_check.csv").iloc[0]
     assert check.auc_gap == pytest.approx(check.auc_predicted - check.auc_drawn)
+    assert check.auc_gap_ci_low < check.auc_gap_ci_high, check.to_dict()
+    assert "bootstrap of the validation patients" in text
     assert abs(check.auc_gap) <= 0.05, check.to_dict()
+
+
+def test_auc_gap_ci_paired_by_patient():
+    """The bootstrap CI of AUC(predicted) - AUC(drawn): exactly 0 when both sides are the same nodes and
+    scores (every replicate draws the same patients for both); below 0 when the predicted side's scores are
+    noise and the drawn side separates the classes."""
+    from rlnfast.cli.demo import _auc_gap_ci
+
+    rng = np.random.default_rng(3)
+    g = np.repeat(np.arange(40), 3)
+    y = rng.integers(0, 2, len(g))
+    s = y + rng.normal(0, 0.5, len(g))
+    assert _auc_gap_ci(y, s, g, y, s, g, n_boot=200, seed=1) == (0.0, 0.0)
+    lo, hi = _auc_gap_ci(y, rng.normal(size=len(g)), g, y, s, g, n_boot=200, seed=1)
+    assert lo < hi < 0
+    assert all(np.isnan(_auc_gap_ci(y, s, g, y, s, g, n_boot=0)))

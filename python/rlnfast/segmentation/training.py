@@ -38,7 +38,9 @@ def train_tiny_model(raw_dataset_dir, work_dir, epochs: int = 5, *, iterations_p
     ``augmentation=False`` trains without data augmentation, as nnU-Net's ``nnUNetTrainerNoDA`` variant
     (its validation transforms for training, patches sampled at the patch size); the model folder keeps the
     base trainer's name, so inference needs nothing else. On clean synthetic CTs it learns sharp node
-    outlines in fewer iterations.
+    outlines in fewer iterations. ``fold``: nnU-Net's fold (0-4: its 5-fold split keeps a fifth of the cases
+    for its own validation) or ``"all"`` (every case trains; the model folder then holds ``fold_all``, and
+    :func:`segment` needs ``folds=("all",)``).
 
     Returns the trained model folder (``<work_dir>/results/DatasetXXX_Name/nnUNetTrainer__nnUNetPlans__3d_fullres``)
     for :func:`segment`. Raises RuntimeError with the end of the log (``<work_dir>/train_tiny.log``) if the
