@@ -633,12 +633,10 @@ def local_executor(jobs: int, backend: str = "auto"):
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    ctx = mp.get_context("spawn")
-    if backend not in ("cuda", "cupy"):
-        return LocalPool(jobs)
     if backend in ("cuda", "cupy"):
         n_gpus = _count_gpus()
         if n_gpus > 0:
+            ctx = mp.get_context("spawn")
             counter = ctx.Value("i", 0)
             return ProcessPoolExecutor(max_workers=min(jobs, n_gpus) if jobs else n_gpus, mp_context=ctx,
                                        initializer=_gpu_initializer,
